@@ -1,0 +1,70 @@
+/**
+ * Small helpers for integration tests: free ports, temp dirs, running real binaries.
+ * In CI (CI=true) a missing binary is a failure, never a skip.
+ */
+import { createServer } from "node:net";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { spawn, spawnSync, type SpawnOptions } from "node:child_process";
+
+/** A free TCP port on 127.0.0.1. */
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.on("error", reject);
+    s.listen(0, "127.0.0.1", () => {
+      const addr = s.address();
+      const port = typeof addr === "object" && addr ? addr.port : 0;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/** A fresh temp directory; remove it with the returned cleanup. */
+export async function tempDir(prefix = "tcrane-test-"): Promise<{ dir: string; cleanup: () => Promise<void> }> {
+  const dir = await mkdtemp(join(tmpdir(), prefix));
+  return { dir, cleanup: () => rm(dir, { recursive: true, force: true }) };
+}
+
+/** Throw a clear error when a binary the integration tests need is missing. */
+export function requireBinary(name: string): string {
+  const r = spawnSync("sh", ["-c", `command -v ${name}`], { encoding: "utf8" });
+  const path = r.stdout.trim();
+  if (r.status !== 0 || !path) {
+    throw new Error(`integration test needs '${name}' on PATH (bash .ci/run installs it)`);
+  }
+  return path;
+}
+
+/** Result of running a command. */
+export interface RunResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Run a command to completion, capturing output. Never throws for a non-zero exit. */
+export function run(cmd: string, args: string[], opts: SpawnOptions & { input?: string | Buffer } = {}): Promise<RunResult> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(cmd, args, { ...opts, stdio: ["pipe", "pipe", "pipe"] });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    p.stdout!.on("data", (d: Buffer) => out.push(d));
+    p.stderr!.on("data", (d: Buffer) => err.push(d));
+    p.on("error", reject);
+    p.on("close", (code) =>
+      resolve({ code: code ?? -1, stdout: Buffer.concat(out).toString("utf8"), stderr: Buffer.concat(err).toString("utf8") }),
+    );
+    if (opts.input !== undefined) p.stdin!.end(opts.input);
+    else p.stdin!.end();
+  });
+}
+
+/** Path of the built CLI entry (bin/tcrane.js) from dist/test/... */
+export const TCRANE_BIN = new URL("../../../bin/tcrane.js", import.meta.url).pathname;
+
+/** Run the tcrane CLI as a child process. */
+export function tcrane(args: string[], opts: SpawnOptions & { input?: string | Buffer } = {}): Promise<RunResult> {
+  return run(process.execPath, [TCRANE_BIN, ...args], opts);
+}
