@@ -12,6 +12,20 @@ export interface CallOptions {
   signal?: AbortSignal;
 }
 
+/** Options of Sink.push. */
+export interface PushOptions extends CallOptions {
+  /** Re-open the content from the start (lets a sink restart a failed upload). */
+  reopen?: () => Promise<Readable>;
+}
+
+/** What a sink can hold; absent fields mean "yes". */
+export interface SinkTraits {
+  /** false for sinks that cannot store an index (docker-archive): the engine picks one platform. */
+  indexes?: boolean;
+  /** true for sinks that want compressed layers (registry, OCI): uncompressed ones get gzip-compressed. */
+  compressedLayers?: boolean;
+}
+
 /** A place images are read from. */
 export interface Source {
   /** Human-readable name of the place, e.g. `docker://localhost:5000/a:b` or `oci:dir:tag`. */
@@ -33,13 +47,15 @@ export interface Source {
 /** A place images are written to. */
 export interface Sink {
   readonly description: string;
+  /** Capabilities the engine adapts to. */
+  readonly traits?: SinkTraits;
   /** True when the sink already has this content (skip it). */
   exists(desc: Descriptor, opts?: CallOptions): Promise<boolean>;
   /**
    * Store content. `stream` yields exactly `desc.size` bytes hashing to `desc.digest`; the sink must
    * verify (or rely on the engine's verifying stream) and commit atomically (temp + rename).
    */
-  push(desc: Descriptor, stream: Readable, opts?: CallOptions): Promise<void>;
+  push(desc: Descriptor, stream: Readable, opts?: PushOptions): Promise<void>;
   /** Point `ref` (a tag / ref.name / RepoTag) at a root descriptor already pushed. */
   tag(desc: Descriptor, ref: string, opts?: CallOptions): Promise<void>;
 }
@@ -48,6 +64,11 @@ export interface Sink {
 export interface Mounter {
   /** Try to mount `desc` from `from`; true when mounted, false when the caller must copy. */
   mount(desc: Descriptor, from: Source, opts?: CallOptions): Promise<boolean>;
+}
+
+/** Optional: sinks that store a root manifest and its tag in one step (a registry PUT by tag). */
+export interface ReferencePusher {
+  pushReference(desc: Descriptor, bytes: Buffer, ref: string, opts?: CallOptions): Promise<void>;
 }
 
 /** Optional: a sink that needs finishing (archives: write index/manifest.json, rename temp file). */
@@ -80,4 +101,10 @@ export function isCloser(x: unknown): x is Closer {
 }
 export function isLister(x: unknown): x is Lister {
   return typeof (x as Lister)?.list === "function";
+}
+export function isReferencePusher(x: unknown): x is ReferencePusher {
+  return typeof (x as ReferencePusher)?.pushReference === "function";
+}
+export function isSource(x: unknown): x is Source {
+  return typeof (x as Source)?.resolve === "function" && typeof (x as Source)?.fetch === "function";
 }

@@ -1,0 +1,256 @@
+/**
+ * The one transfer engine: moves an image or an index graph from any Source to any Sink.
+ * Post-order (children before parents, manifests last, the root tagged last), in-flight dedup by
+ * digest, "exists" as an optimisation, bounded blob concurrency that holds no slot while waiting for
+ * children, cross-repo mounts, gzip of uncompressed layers for sinks that want compressed ones,
+ * platform selection, digest verification of every byte, progress events.
+ * pull, push, copy, save, validate and mirror are this engine with different ends.
+ */
+import { Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import pLimit from "p-limit";
+import { TcraneError } from "../errors.js";
+import { verifier } from "../image/digest.js";
+import type { Descriptor, Platform } from "../image/types.js";
+import { children, parseAnyManifest } from "../image/manifest.js";
+import { isIndex, isManifest, isDistributable, layerCompression } from "../image/mediatypes.js";
+import { selectManifest, DEFAULT_PLATFORM, formatPlatform } from "../image/platform.js";
+import { isMounter, isReferencePusher, isSource, type Sink, type SinkTraits, type Source } from "../transports/types.js";
+import type { EventListener, TransferEvent } from "./events.js";
+import { compressLayer, rewriteManifest } from "./recompress.js";
+
+/** Largest manifest the engine reads from any source (bytes). */
+export const MAX_MANIFEST_BYTES = 16 * 1024 * 1024;
+
+/** Default number of blobs in flight (see README: measured on a 2-core machine). */
+export const DEFAULT_JOBS = 4;
+
+/** Options of one copy. */
+export interface CopyOptions {
+  /** Blobs in flight (default DEFAULT_JOBS). */
+  jobs?: number;
+  /** undefined / "all": keep an index whole; a platform: copy only the matching child. */
+  platform?: Platform | "all";
+  /** Tags (refs) to point at the root in the sink, after everything else is there. */
+  tags?: string[];
+  /** Annotations to add to the root descriptor given to sink.tag (e.g. io.containerd.image.name). */
+  rootAnnotations?: Record<string, string>;
+  /** Copy non-distributable layers too (default: skip them, as crane does). */
+  allowNondistributable?: boolean;
+  /** Sink traits, when the sink object does not declare them itself. */
+  traits?: SinkTraits;
+  /** Skip the whole copy when the sink's tag already points at the same digest (default true). */
+  skipUpToDate?: boolean;
+  signal?: AbortSignal;
+  onEvent?: EventListener;
+  /** A shared limiter (for mirroring many images under one blob budget). */
+  limit?: ReturnType<typeof pLimit>;
+  /** Directory for temporary files (gzip of uncompressed layers). */
+  tmpDir?: string;
+}
+
+/** What one copy did. */
+export interface CopyResult {
+  /** The root descriptor as stored in the sink (its digest may differ from the source's only when layers were compressed). */
+  descriptor: Descriptor;
+  /** Source root digest. */
+  sourceDigest: string;
+  /** true when the sink already had the tag pointing at this digest: nothing was copied. */
+  upToDate: boolean;
+  bytes: number;
+  blobs: { copied: number; skipped: number; mounted: number };
+}
+
+/** Read a (small) manifest fully, verified against its descriptor. */
+export async function readManifest(source: Source, desc: Descriptor, signal?: AbortSignal): Promise<Buffer> {
+  if (desc.size > MAX_MANIFEST_BYTES) {
+    throw new TcraneError("MALFORMED", `manifest is ${desc.size} bytes, more than the ${MAX_MANIFEST_BYTES}-byte limit`, { what: desc.digest });
+  }
+  if (desc.data !== undefined) {
+    const b = Buffer.from(desc.data, "base64");
+    const v = verifier(desc);
+    await pipeline(Readable.from([b]), v, async function* (s) { for await (const _ of s) { /* drain */ } });
+    return b;
+  }
+  const stream = await source.fetch(desc, { signal });
+  const chunks: Buffer[] = [];
+  const v = verifier(desc);
+  await pipeline(stream, v, async function* (s: AsyncIterable<Buffer>) {
+    for await (const c of s) chunks.push(c);
+  }, { signal });
+  return Buffer.concat(chunks);
+}
+
+/**
+ * Resolve `ref` in `source` and pick the root to copy: with a platform, the matching child of an
+ * index; for a sink that cannot hold an index, the given platform or linux/amd64 (crane's default).
+ */
+export async function resolveRoot(
+  source: Source,
+  ref: string | undefined,
+  opts: { platform?: Platform | "all"; indexes?: boolean; signal?: AbortSignal },
+): Promise<{ root: Descriptor; sourceRoot: Descriptor }> {
+  const sourceRoot = await source.resolve(ref, { signal: opts.signal });
+  let root = sourceRoot;
+  const wanted = opts.platform === "all" ? undefined : opts.platform;
+  if (isIndex(root.mediaType) && (wanted || opts.indexes === false)) {
+    const bytes = await readManifest(source, root, opts.signal);
+    const parsed = parseAnyManifest(bytes, root.mediaType);
+    if (parsed.kind !== "index") throw new TcraneError("MALFORMED", "expected an index", { what: root.digest });
+    root = selectManifest(parsed.value, wanted ?? DEFAULT_PLATFORM);
+  }
+  return { root, sourceRoot };
+}
+
+/**
+ * Copy the image or index `ref` names in `source` into `sink`. The sink is not committed: callers
+ * that own a Committer commit (or abort) after all images are in.
+ */
+export async function copyImage(source: Source, ref: string | undefined, sink: Sink, opts: CopyOptions = {}): Promise<CopyResult> {
+  const traits: SinkTraits = { ...(opts.traits ?? {}), ...(sink.traits ?? {}) };
+  const { root } = await resolveRoot(source, ref, { platform: opts.platform, indexes: traits.indexes, signal: opts.signal });
+  return copyDescriptor(source, root, sink, { ...opts, traits });
+}
+
+/** Copy the graph under an already-resolved root descriptor. */
+export async function copyDescriptor(source: Source, root: Descriptor, sink: Sink, opts: CopyOptions = {}): Promise<CopyResult> {
+  const traits: SinkTraits = { ...(opts.traits ?? {}), ...(sink.traits ?? {}) };
+  const signal = opts.signal;
+  const emit = (e: TransferEvent) => opts.onEvent?.(e);
+  const limit = opts.limit ?? pLimit(Math.max(1, opts.jobs ?? DEFAULT_JOBS));
+  const tags = opts.tags ?? [];
+  const started = Date.now();
+  const result: CopyResult = { descriptor: root, sourceDigest: root.digest, upToDate: false, bytes: 0, blobs: { copied: 0, skipped: 0, mounted: 0 } };
+  const label = tags[0] ?? root.digest;
+
+  // Idempotence: a tag already pointing at this digest costs one lookup and nothing else.
+  if (opts.skipUpToDate !== false && tags.length > 0 && isSource(sink)) {
+    const have = await Promise.all(
+      tags.map((t) => sink.resolve(t, { signal }).then((d) => d.digest, () => undefined)),
+    );
+    if (have.every((d) => d === root.digest)) {
+      emit({ type: "image-skipped", ref: label, digest: root.digest, reason: "up-to-date" });
+      return { ...result, upToDate: true };
+    }
+  }
+  emit({ type: "image-start", ref: label, digest: root.digest, mediaType: root.mediaType });
+
+  const inflight = new Map<string, Promise<Descriptor>>();
+  const rootBytes: { value?: Buffer } = {};
+  const wantsTagPush = tags.length > 0 && isReferencePusher(sink);
+
+  const copyBlob = async (desc: Descriptor): Promise<Descriptor> => {
+    if (!isDistributable(desc.mediaType) && !opts.allowNondistributable) {
+      emit({ type: "blob-skipped", digest: desc.digest, size: desc.size });
+      return desc;
+    }
+    const compression = layerCompression(desc.mediaType);
+    if (traits.compressedLayers && compression === "none") {
+      // Uncompressed layer into a sink that wants compressed ones: gzip it (to a temp file, so the
+      // digest is known before the push), then copy the compressed blob.
+      return limit(async () => {
+        const c = await compressLayer(source, desc, { signal, tmpDir: opts.tmpDir });
+        try {
+          emit({ type: "blob-compressed", from: desc.digest, digest: c.descriptor.digest, size: c.descriptor.size });
+          await pushBlob(c.source, c.descriptor);
+          return c.descriptor;
+        } finally {
+          await c.cleanup();
+        }
+      });
+    }
+    return limit(async () => {
+      await pushBlob(source, desc);
+      return desc;
+    });
+  };
+
+  const pushBlob = async (from: Source, desc: Descriptor): Promise<void> => {
+    signal?.throwIfAborted();
+    if (await sink.exists(desc, { signal })) {
+      result.blobs.skipped++;
+      emit({ type: "blob-skipped", digest: desc.digest, size: desc.size });
+      return;
+    }
+    if (isMounter(sink) && (await sink.mount(desc, from, { signal }))) {
+      result.blobs.mounted++;
+      emit({ type: "blob-mounted", digest: desc.digest, size: desc.size, from: from.description });
+      return;
+    }
+    emit({ type: "blob-start", digest: desc.digest, size: desc.size, mediaType: desc.mediaType });
+    const open = async () => {
+      const raw = await from.fetch(desc, { signal });
+      const v = verifier(desc, `${from.description}@${desc.digest}`);
+      let seen = 0;
+      let last = 0;
+      v.on("data", (c: Buffer) => {
+        seen += c.length;
+        if (seen - last >= 1 << 20 || seen === desc.size) {
+          last = seen;
+          emit({ type: "blob-progress", digest: desc.digest, bytes: seen, size: desc.size });
+        }
+      });
+      raw.on("error", (e) => v.destroy(e));
+      return raw.pipe(v);
+    };
+    await sink.push(desc, await open(), { signal, reopen: open });
+    result.blobs.copied++;
+    result.bytes += desc.size;
+    emit({ type: "blob-done", digest: desc.digest, size: desc.size });
+  };
+
+  const copyManifest = async (desc: Descriptor, isRoot: boolean): Promise<Descriptor> => {
+    if (!isRoot && (await sink.exists(desc, { signal }))) {
+      emit({ type: "blob-skipped", digest: desc.digest, size: desc.size });
+      return desc;
+    }
+    const bytes = await readManifest(source, desc, signal);
+    if (isRoot && (await sink.exists(desc, { signal }))) {
+      // Already complete in the sink (a registry holds no manifest without its children): only tag.
+      rootBytes.value = bytes;
+      result.blobs.skipped++;
+      emit({ type: "blob-skipped", digest: desc.digest, size: desc.size });
+      return desc;
+    }
+    const kids = children(desc.mediaType, bytes);
+    const done = await Promise.all(kids.map((k) => copyNode(k, false)));
+    let out = desc;
+    let outBytes = bytes;
+    if (done.some((d, i) => d.digest !== kids[i]!.digest)) {
+      ({ descriptor: out, bytes: outBytes } = rewriteManifest(desc, bytes, kids, done));
+    }
+    if (isRoot) {
+      rootBytes.value = outBytes;
+      if (out !== desc && (await sink.exists(out, { signal }))) return out;
+      if (wantsTagPush) return out; // pushed together with its tag below
+    }
+    await sink.push(out, Readable.from([outBytes]), { signal, reopen: async () => Readable.from([outBytes]) });
+    emit({ type: "manifest-done", digest: out.digest, mediaType: out.mediaType, size: out.size });
+    return out;
+  };
+
+  const copyNode = (desc: Descriptor, isRoot: boolean): Promise<Descriptor> => {
+    let p = inflight.get(desc.digest);
+    if (!p) {
+      p = isManifest(desc.mediaType) ? copyManifest(desc, isRoot) : copyBlob(desc);
+      inflight.set(desc.digest, p);
+    }
+    return p;
+  };
+
+  const finalRoot = await copyNode(root, true);
+  const tagged: Descriptor = opts.rootAnnotations ? { ...finalRoot, annotations: { ...finalRoot.annotations, ...opts.rootAnnotations } } : finalRoot;
+  for (const t of tags) {
+    if (wantsTagPush && isReferencePusher(sink)) await sink.pushReference(tagged, rootBytes.value!, t, { signal });
+    else await sink.tag(tagged, t, { signal });
+  }
+  if (wantsTagPush) emit({ type: "manifest-done", digest: finalRoot.digest, mediaType: finalRoot.mediaType, size: finalRoot.size });
+  result.descriptor = finalRoot;
+  emit({ type: "image-done", ref: label, digest: finalRoot.digest, bytes: result.bytes, seconds: (Date.now() - started) / 1000 });
+  return result;
+}
+
+/** A short description of a platform choice for messages. */
+export function describePlatform(p: Platform | "all" | undefined): string {
+  return p === undefined || p === "all" ? "all" : formatPlatform(p);
+}

@@ -1,0 +1,110 @@
+/**
+ * The registry transport: a Source and Sink over the registry client for one repository.
+ * Optional powers: Mounter (cross-repo mount on the same registry), ReferencePusher (the root
+ * manifest PUT by tag in one request), Lister-free.
+ */
+import { Readable } from "node:stream";
+import { TcraneError, isNotFound } from "../errors.js";
+import type { Descriptor } from "../image/types.js";
+import { isManifest } from "../image/mediatypes.js";
+import { isDigest } from "../image/digest.js";
+import type { RegistryClient, Repo } from "../registry/client.js";
+import type { CallOptions, Mounter, PushOptions, ReferencePusher, Sink, SinkTraits, Source } from "./types.js";
+
+/** Source and sink for one registry repository. */
+export class RegistryTarget implements Source, Sink, Mounter, ReferencePusher {
+  readonly description: string;
+  readonly traits: SinkTraits = { indexes: true, compressedLayers: true };
+  /** Manifest bytes this sink pushed or read, by digest (small; used to PUT tags). */
+  private readonly manifests = new Map<string, Buffer>();
+
+  constructor(
+    readonly client: RegistryClient,
+    readonly repo: Repo,
+  ) {
+    this.description = `${repo.registry}/${repo.repository}`;
+  }
+
+  /** Resolve a tag or digest (default `latest`) to the root descriptor, by HEAD when possible. */
+  async resolve(ref?: string, opts?: CallOptions): Promise<Descriptor> {
+    const reference = ref ?? "latest";
+    const head = await this.client.headManifest(this.repo, reference, opts).catch((e: unknown) => {
+      if (e instanceof TcraneError && (e.code === "UNAUTHORIZED" || e.code === "DENIED")) throw e;
+      return undefined; // HEAD unsupported or odd: fall back to GET
+    });
+    if (head && head.mediaType && head.digest) return { mediaType: head.mediaType, digest: head.digest, size: head.size };
+    const got = await this.client.getManifest(this.repo, reference, opts);
+    this.manifests.set(got.digest, got.bytes);
+    return { mediaType: got.mediaType, digest: got.digest, size: got.size };
+  }
+
+  async fetch(desc: Descriptor, opts?: CallOptions): Promise<Readable> {
+    if (isManifest(desc.mediaType)) {
+      const cached = this.manifests.get(desc.digest);
+      if (cached) return Readable.from([cached]);
+      const got = await this.client.getManifest(this.repo, desc.digest, opts);
+      return Readable.from([got.bytes]);
+    }
+    return this.client.fetchBlob(this.repo, desc, opts);
+  }
+
+  async exists(desc: Descriptor, opts?: CallOptions): Promise<boolean> {
+    try {
+      if (isManifest(desc.mediaType)) return (await this.client.headManifest(this.repo, desc.digest, opts)) !== undefined;
+      return (await this.client.headBlob(this.repo, desc.digest, opts)) !== undefined;
+    } catch (e) {
+      // "exists" is an optimisation: a HEAD that is refused means "unknown, copy it".
+      if (e instanceof TcraneError && (e.code === "DENIED" || isNotFound(e))) return false;
+      throw e;
+    }
+  }
+
+  async push(desc: Descriptor, stream: Readable, opts?: PushOptions): Promise<void> {
+    if (isManifest(desc.mediaType)) {
+      const bytes = await collect(stream);
+      this.manifests.set(desc.digest, bytes);
+      await this.client.putManifest(this.repo, desc.digest, bytes, desc.mediaType, opts);
+      return;
+    }
+    let first: Readable | undefined = stream;
+    const body = opts?.reopen
+      ? async () => {
+          if (first) {
+            const s = first;
+            first = undefined;
+            return s;
+          }
+          return opts.reopen!();
+        }
+      : stream;
+    await this.client.pushBlob(this.repo, desc, body, { signal: opts?.signal });
+  }
+
+  async pushReference(desc: Descriptor, bytes: Buffer, ref: string, opts?: CallOptions): Promise<void> {
+    this.manifests.set(desc.digest, bytes);
+    await this.client.putManifest(this.repo, ref, bytes, desc.mediaType, opts);
+  }
+
+  async tag(desc: Descriptor, ref: string, opts?: CallOptions): Promise<void> {
+    let bytes = this.manifests.get(desc.digest);
+    if (!bytes) bytes = (await this.client.getManifest(this.repo, desc.digest, opts)).bytes;
+    await this.client.putManifest(this.repo, ref, bytes, desc.mediaType, opts);
+  }
+
+  async mount(desc: Descriptor, from: Source, opts?: CallOptions): Promise<boolean> {
+    if (!(from instanceof RegistryTarget) || from.repo.registry !== this.repo.registry) return false;
+    if (from.repo.repository === this.repo.repository) return false;
+    return this.client.mountBlob(this.repo, desc.digest, from.repo, opts);
+  }
+}
+
+async function collect(stream: Readable): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const c of stream) chunks.push(c as Buffer);
+  return Buffer.concat(chunks);
+}
+
+/** True when `ref` is a digest rather than a tag. */
+export function isDigestRef(ref: string): boolean {
+  return isDigest(ref);
+}

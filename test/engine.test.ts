@@ -1,0 +1,117 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { randomBytes } from "node:crypto";
+import { gunzipSync } from "node:zlib";
+import { copyImage } from "../src/transfer/engine.js";
+import type { TransferEvent } from "../src/transfer/events.js";
+import { digestOf } from "../src/image/digest.js";
+import { TcraneError } from "../src/errors.js";
+import { MemoryStore, buildImage, buildIndex } from "./helpers/memory.js";
+
+const amd64 = { os: "linux", architecture: "amd64" };
+const arm64 = { os: "linux", architecture: "arm64", variant: "v8" };
+
+function multiArch() {
+  const src = new MemoryStore("src");
+  const shared = [randomBytes(4096)];
+  const a = buildImage(src, { layers: 3, platform: amd64, shared });
+  const b = buildImage(src, { layers: 3, platform: arm64, shared });
+  const index = buildIndex(src, [{ image: a, platform: amd64 }, { image: b, platform: arm64 }]);
+  src.tags.set("v1", index);
+  return { src, a, b, index };
+}
+
+test("engine: copies a whole index post-order, every blob once, root tagged last", async () => {
+  const { src, a, b, index } = multiArch();
+  const dst = new MemoryStore("dst");
+  const events: TransferEvent[] = [];
+  const r = await copyImage(src, "v1", dst, { tags: ["v1"], onEvent: (e) => events.push(e) });
+  assert.equal(r.descriptor.digest, index.digest);
+  for (const d of [...src.blobs.keys()]) assert.ok(dst.blobs.has(d), `missing ${d}`);
+  // each blob pushed exactly once (the shared layer too)
+  const pushed = dst.pushes.filter((p) => !p.startsWith("tag:"));
+  assert.equal(new Set(pushed).size, pushed.length);
+  assert.equal(pushed.length, src.blobs.size);
+  // children before parents
+  const pos = (d: string) => dst.pushes.indexOf(d);
+  for (const img of [a, b]) {
+    for (const l of [...img.layers, img.config]) assert.ok(pos(l.digest) < pos(img.manifest.digest));
+    assert.ok(pos(img.manifest.digest) < pos(index.digest));
+  }
+  assert.equal(dst.pushes.at(-1), "tag:v1");
+  // the shared layer was fetched once
+  assert.equal(src.fetches.filter((f) => f === a.layers[0]!.digest).length, 1);
+  assert.ok(events.some((e) => e.type === "blob-done"));
+  assert.equal(events.at(-1)?.type, "image-done");
+});
+
+test("engine: blobs the sink has are skipped; a manifest it has skips its subtree", async () => {
+  const { src, a, index } = multiArch();
+  const dst = new MemoryStore("dst");
+  dst.blobs.set(a.layers[1]!.digest, src.blobs.get(a.layers[1]!.digest)!);
+  const r1 = await copyImage(src, "v1", dst, { tags: ["v1"] });
+  assert.equal(r1.blobs.skipped >= 1, true);
+  assert.ok(!dst.pushes.includes(a.layers[1]!.digest));
+  // second run: the tag already points at the digest ⇒ nothing fetched at all
+  src.fetches = [];
+  dst.pushes = [];
+  const r2 = await copyImage(src, "v1", dst, { tags: ["v1"] });
+  assert.equal(r2.upToDate, true);
+  assert.deepEqual(src.fetches, []);
+  assert.deepEqual(dst.pushes, []);
+  assert.equal(r2.descriptor.digest, index.digest);
+});
+
+test("engine: bounded concurrency", async () => {
+  const src = new MemoryStore("src");
+  const img = buildImage(src, { layers: 12 });
+  src.tags.set("latest", img.manifest);
+  src.delay = 20;
+  const dst = new MemoryStore("dst");
+  await copyImage(src, undefined, dst, { jobs: 3 });
+  assert.ok(src.maxInFlight <= 3, `max in flight ${src.maxInFlight}`);
+  assert.ok(src.maxInFlight >= 2, `expected parallelism, saw ${src.maxInFlight}`);
+});
+
+test("engine: --platform copies only the matching child; index-less sinks default to linux/amd64", async () => {
+  const { src, a, b } = multiArch();
+  const dst = new MemoryStore("dst");
+  const r = await copyImage(src, "v1", dst, { platform: arm64, tags: ["x"] });
+  assert.equal(r.descriptor.digest, b.manifest.digest);
+  assert.ok(!dst.blobs.has(a.manifest.digest));
+  const flat = new MemoryStore("flat", { indexes: false });
+  const r2 = await copyImage(src, "v1", flat, { tags: ["x"] });
+  assert.equal(r2.descriptor.digest, a.manifest.digest);
+});
+
+test("engine: a corrupt blob fails with DIGEST_MISMATCH and is not stored", async () => {
+  const src = new MemoryStore("src");
+  const img = buildImage(src, { layers: 2 });
+  src.tags.set("latest", img.manifest);
+  const bad = Buffer.from(src.blobs.get(img.layers[0]!.digest)!);
+  bad[10] = bad[10]! ^ 1;
+  src.corrupt.set(img.layers[0]!.digest, bad);
+  const dst = new MemoryStore("dst");
+  await assert.rejects(copyImage(src, undefined, dst, { tags: ["latest"] }), (e: unknown) => e instanceof TcraneError && e.code === "DIGEST_MISMATCH");
+  assert.ok(!dst.tags.has("latest"));
+  assert.ok(!dst.blobs.has(img.manifest.digest));
+});
+
+test("engine: uncompressed layers are gzip-compressed for sinks that want it; config kept, manifest rewritten", async () => {
+  const src = new MemoryStore("src");
+  const img = buildImage(src, { layers: 2, uncompressed: true, docker: true });
+  src.tags.set("latest", img.manifest);
+  const dst = new MemoryStore("dst", { compressedLayers: true });
+  const r = await copyImage(src, undefined, dst, { tags: ["latest"] });
+  assert.notEqual(r.descriptor.digest, img.manifest.digest);
+  const m = JSON.parse(dst.blobs.get(r.descriptor.digest)!.toString());
+  assert.equal(m.config.digest, img.config.digest);
+  assert.equal(m.layers.length, 2);
+  m.layers.forEach((l: { mediaType: string; digest: string }, i: number) => {
+    assert.equal(l.mediaType, "application/vnd.docker.image.rootfs.diff.tar.gzip");
+    const gz = dst.blobs.get(l.digest)!;
+    assert.equal(digestOf(gz), l.digest);
+    assert.equal(digestOf(gunzipSync(gz)), img.diffIds[i]);
+  });
+  assert.equal(dst.tags.get("latest")!.digest, r.descriptor.digest);
+});
