@@ -60,6 +60,8 @@ export interface VerifyOptions {
   what?: string;
   /** Hash algorithm when no digest is given (default sha256). */
   algorithm?: DigestAlgorithm;
+  /** Called with the running byte count as data flows (progress). */
+  onBytes?: (total: number) => void;
 }
 
 /**
@@ -72,6 +74,7 @@ export class VerifyingStream extends Transform {
   private readonly hash: Hash;
   private readonly algorithm: DigestAlgorithm;
   private readonly what: string;
+  private readonly onBytes: ((total: number) => void) | undefined;
   /** Bytes seen so far. */
   bytes = 0;
   /** The computed digest, set when the stream has ended. */
@@ -84,6 +87,7 @@ export class VerifyingStream extends Transform {
     this.algorithm = opts.digest ? parseDigest(opts.digest).algorithm : (opts.algorithm ?? "sha256");
     this.hash = createHash(this.algorithm);
     this.what = opts.what ?? opts.digest ?? "stream";
+    this.onBytes = opts.onBytes;
   }
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
@@ -93,6 +97,7 @@ export class VerifyingStream extends Transform {
       return;
     }
     this.hash.update(chunk);
+    this.onBytes?.(this.bytes);
     cb(null, chunk);
   }
 
@@ -111,6 +116,6 @@ export class VerifyingStream extends Transform {
 }
 
 /** Convenience: a verifying stream for a descriptor-like `{digest, size}`. */
-export function verifier(desc: { digest: string; size?: number }, what?: string): VerifyingStream {
-  return new VerifyingStream({ digest: desc.digest, size: desc.size, what: what ?? desc.digest });
+export function verifier(desc: { digest: string; size?: number }, what?: string, onBytes?: (total: number) => void): VerifyingStream {
+  return new VerifyingStream({ digest: desc.digest, size: desc.size, what: what ?? desc.digest, onBytes });
 }

@@ -180,11 +180,8 @@ export async function copyDescriptor(source: Source, root: Descriptor, sink: Sin
     emit({ type: "blob-start", digest: desc.digest, size: desc.size, mediaType: desc.mediaType });
     const open = async () => {
       const raw = await from.fetch(desc, { signal });
-      const v = verifier(desc, `${from.description}@${desc.digest}`);
-      let seen = 0;
       let last = 0;
-      v.on("data", (c: Buffer) => {
-        seen += c.length;
+      const v = verifier(desc, `${from.description}@${desc.digest}`, (seen) => {
         if (seen - last >= 1 << 20 || seen === desc.size) {
           last = seen;
           emit({ type: "blob-progress", digest: desc.digest, bytes: seen, size: desc.size });

@@ -11,7 +11,9 @@ import { isLayer } from "../image/mediatypes.js";
 import { familiarName, parseReference, type Reference } from "../reference/index.js";
 import { openSink, openSource, parsePlace, type OpenedSink, type OpenedSource, type Place, type SinkOptions, type TransportContext } from "../transports/index.js";
 import type { PushOptions, Sink, Source } from "../transports/types.js";
-import { copyImage, DEFAULT_JOBS, resolveRoot, type CopyOptions, type CopyResult } from "./engine.js";
+import { OverlaySource } from "../transports/overlay.js";
+import { OCI_INDEX } from "../image/mediatypes.js";
+import { copyDescriptor, copyImage, DEFAULT_JOBS, resolveRoot, type CopyOptions, type CopyResult } from "./engine.js";
 import type { EventListener } from "./events.js";
 
 /** Options shared by the operations. */
@@ -205,7 +207,17 @@ export async function push(ctx: TransportContext, path: string, image: string, o
   return withSource(await openArchive(ctx, path), async (os) => {
     const sink = await openSink(to, ctx);
     return withSink(sink, async (ok) => {
-      const r = await copyImage(os.source, os.ref, ok.sink, engineOpts(o, { tags: ok.tag ? [ok.tag] : [] }));
+      const tags = ok.tag ? [ok.tag] : [];
+      if (o.index) {
+        // crane push --index: every image of the layout as one OCI index.
+        if (!os.lister) throw new TcraneError("USAGE", "--index needs an OCI layout or archive", { what: path });
+        const overlay = new OverlaySource(os.source);
+        const manifests = (await os.lister.list({ signal: o.signal })).map((e) => e.descriptor);
+        const root = overlay.addJson({ schemaVersion: 2, mediaType: OCI_INDEX, manifests }, OCI_INDEX);
+        const r = await copyDescriptor(overlay, root, ok.sink, engineOpts(o, { tags }));
+        return { ...r, destination: destinationName(to, r.descriptor) };
+      }
+      const r = await copyImage(os.source, os.ref, ok.sink, engineOpts(o, { tags }));
       return { ...r, destination: destinationName(to, r.descriptor) };
     });
   });

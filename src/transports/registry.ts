@@ -28,11 +28,14 @@ export class RegistryTarget implements Source, Sink, Mounter, ReferencePusher {
   /** Resolve a tag or digest (default `latest`) to the root descriptor, by HEAD when possible. */
   async resolve(ref?: string, opts?: CallOptions): Promise<Descriptor> {
     const reference = ref ?? "latest";
+    let headFailed = false;
     const head = await this.client.headManifest(this.repo, reference, opts).catch((e: unknown) => {
       if (e instanceof TcraneError && (e.code === "UNAUTHORIZED" || e.code === "DENIED")) throw e;
-      return undefined; // HEAD unsupported or odd: fall back to GET
+      headFailed = true; // HEAD unsupported or odd: fall back to GET
+      return undefined;
     });
     if (head && head.mediaType && head.digest) return { mediaType: head.mediaType, digest: head.digest, size: head.size };
+    if (!head && !headFailed) throw new TcraneError("NOT_FOUND", "manifest unknown", { what: `${this.description}:${reference}` });
     const got = await this.client.getManifest(this.repo, reference, opts);
     this.manifests.set(got.digest, got.bytes);
     return { mediaType: got.mediaType, digest: got.digest, size: got.size };

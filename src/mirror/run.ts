@@ -1,0 +1,279 @@
+/**
+ * Running a mirror: the planned images go through the one engine, `imageJobs` images at once, all
+ * sharing one blob limiter of `jobs` (and the client's per-host connection cap), so mirroring 500
+ * tags never opens 500 connections. Idempotent: an image whose destination tag already holds the
+ * source digest costs one HEAD on each side and no engine call; an image copied halfway resumes
+ * (the engine skips the blobs already there). Referrers (OCI referrers API) and cosign-style tags
+ * (`sha256-<hex>`, `.sig`, `.att`, `.sbom`) are carried when the entry asks for them.
+ */
+import pLimit from "p-limit";
+import { TcraneError, toTcraneError } from "../errors.js";
+import { isIndex } from "../image/mediatypes.js";
+import { formatPlatform, platformMatches } from "../image/platform.js";
+import type { Descriptor, ImageIndex } from "../image/types.js";
+import { withDigest, withTag, type Reference } from "../reference/index.js";
+import type { RegistryClient } from "../registry/client.js";
+import { referrersTag } from "../registry/referrers.js";
+import { copyDescriptor, DEFAULT_JOBS, readManifest } from "../transfer/engine.js";
+import type { EventListener } from "../transfer/events.js";
+import { OverlaySource } from "../transports/overlay.js";
+import { RegistryTarget } from "../transports/registry.js";
+import type { Source } from "../transports/types.js";
+import { planMirror, type PlanItem } from "./plan.js";
+import type { MirrorSpec } from "./spec.js";
+
+/** Default number of images copied at once. */
+export const DEFAULT_IMAGE_JOBS = 4;
+
+/** Options of one mirror run; fields left out come from the spec's defaults, then the defaults here. */
+export interface MirrorOptions {
+  /** Blobs in flight, shared by every image (default spec.defaults.jobs, then DEFAULT_JOBS). */
+  jobs?: number;
+  /** Images at once (default spec.defaults.imageJobs, then DEFAULT_IMAGE_JOBS). */
+  imageJobs?: number;
+  /** Resolve and compare only: report what would be copied, write nothing. */
+  dryRun?: boolean;
+  /** Go on past failed images (the report lists them); default: stop at the first failure and throw it. */
+  keepGoing?: boolean;
+  allowNondistributable?: boolean;
+  signal?: AbortSignal;
+  onEvent?: EventListener;
+  /** Called as each image finishes (copied, up to date, failed). */
+  onImage?: (outcome: ImageOutcome) => void;
+}
+
+/** What happened to one image. */
+export type ImageStatus = "copied" | "up-to-date" | "would-copy" | "failed";
+
+/** One image of the report. */
+export interface ImageOutcome {
+  entry: number;
+  kind: "image" | "referrer";
+  source: string;
+  destination: string;
+  status: ImageStatus;
+  /** Digest of what is (or would be) in the destination. */
+  digest?: string;
+  bytes: number;
+  seconds: number;
+  error?: { code: string; message: string };
+}
+
+/** Docker Hub-style rate limit seen on a registry (when the client exposes it). */
+export interface RateLimitInfo {
+  registry: string;
+  limit?: number;
+  remaining?: number;
+  windowSeconds?: number;
+}
+
+/** The whole run. */
+export interface MirrorReport {
+  dryRun: boolean;
+  images: ImageOutcome[];
+  copied: number;
+  upToDate: number;
+  wouldCopy: number;
+  failed: number;
+  bytes: number;
+  seconds: number;
+  rateLimits: RateLimitInfo[];
+}
+
+/** Optional client power: the last `ratelimit-*` headers seen per registry. */
+interface RateLimitAware {
+  rateLimit(registry: string): Omit<RateLimitInfo, "registry"> | undefined;
+}
+function isRateLimitAware(x: unknown): x is RateLimitAware {
+  return typeof (x as RateLimitAware)?.rateLimit === "function";
+}
+
+/** Mirror a spec with a registry client. Throws the first failure unless `keepGoing`. */
+export async function mirror(client: RegistryClient, spec: MirrorSpec, opts: MirrorOptions = {}): Promise<MirrorReport> {
+  const started = Date.now();
+  const keepGoing = opts.keepGoing === true;
+  const stop = new AbortController();
+  const onOuterAbort = () => stop.abort(opts.signal?.reason);
+  if (opts.signal?.aborted) onOuterAbort();
+  opts.signal?.addEventListener("abort", onOuterAbort, { once: true });
+  const signal = stop.signal;
+  const blobLimit = pLimit(Math.max(1, opts.jobs ?? spec.defaults.jobs ?? DEFAULT_JOBS));
+  const imageLimit = pLimit(Math.max(1, opts.imageJobs ?? spec.defaults.imageJobs ?? DEFAULT_IMAGE_JOBS));
+  const images: ImageOutcome[] = [];
+  let firstError: TcraneError | undefined;
+  const fail = (e: unknown): TcraneError => {
+    const err = toTcraneError(e);
+    firstError ??= err; // later failures of a stopped run are its aborts
+    if (!keepGoing && !signal.aborted) stop.abort(err);
+    return err;
+  };
+
+  try {
+    const plan = await planMirror(spec, client, { signal, failFast: !keepGoing });
+    for (const f of plan.failures) {
+      fail(f.error);
+      images.push({ entry: f.entry, kind: "image", source: f.source, destination: "", status: "failed", bytes: 0, seconds: 0, error: { code: f.error.code, message: f.error.line } });
+    }
+    const tagLists = new Map<string, Promise<Set<string>>>();
+    for (const [k, v] of plan.listed) tagLists.set(k, Promise.resolve(new Set(v)));
+    const sourceTags = (ref: Reference) => {
+      let p = tagLists.get(ref.context);
+      if (!p) {
+        p = client.listTags(ref, { signal }).then((t) => new Set(t));
+        tagLists.set(ref.context, p);
+      }
+      return p;
+    };
+    const claimed = new Set<string>(plan.items.map((i) => i.destination.name));
+
+    const record = (o: ImageOutcome) => {
+      images.push(o);
+      opts.onImage?.(o);
+    };
+    const one = async (item: PlanItem, kind: ImageOutcome["kind"], root?: Descriptor): Promise<string | undefined> => {
+      const t0 = Date.now();
+      try {
+        const r = await mirrorImage(client, item, { ...opts, signal, limit: blobLimit, root });
+        record({ entry: item.entry, kind, source: item.source.name, destination: r.destination, status: r.status, digest: r.digest, bytes: r.bytes, seconds: (Date.now() - t0) / 1000 });
+        return r.sourceDigest;
+      } catch (e) {
+        const err = fail(e);
+        record({ entry: item.entry, kind, source: item.source.name, destination: item.destination.name, status: "failed", bytes: 0, seconds: (Date.now() - t0) / 1000, error: { code: err.code, message: err.line } });
+        return undefined;
+      }
+    };
+
+    const referrersOf = async (item: PlanItem, digest: string): Promise<void> => {
+      const base = { entry: item.entry, platforms: "all" as const, referrers: false };
+      const jobs: Array<Promise<unknown>> = [];
+      try {
+        const idx = await client.referrers(item.source, digest, { signal });
+        for (const d of idx.manifests) {
+          const dst = withDigest(item.destination, d.digest);
+          if (claimed.has(dst.name)) continue;
+          claimed.add(dst.name);
+          jobs.push(one({ ...base, source: withDigest(item.source, d.digest), destination: dst }, "referrer", d));
+        }
+        const tags = await sourceTags(item.source);
+        const stem = referrersTag(digest);
+        for (const t of [stem, `${stem}.sig`, `${stem}.att`, `${stem}.sbom`]) {
+          if (!tags.has(t)) continue;
+          const dst = withTag(item.destination, t);
+          if (claimed.has(dst.name)) continue;
+          claimed.add(dst.name);
+          jobs.push(one({ ...base, source: withTag(item.source, t), destination: dst }, "referrer"));
+        }
+      } catch (e) {
+        const err = fail(e);
+        record({ entry: item.entry, kind: "referrer", source: `${item.source.context}@${digest} (referrers)`, destination: item.destination.context, status: "failed", bytes: 0, seconds: 0, error: { code: err.code, message: err.line } });
+      }
+      await Promise.all(jobs);
+    };
+
+    await Promise.all(
+      plan.items.map((item) =>
+        imageLimit(async () => {
+          if (signal.aborted) return; // interrupted, or stopped by a failure without keepGoing
+          const digest = await one(item, "image");
+          if (digest && item.referrers) await referrersOf(item, digest);
+        }),
+      ),
+    );
+  } catch (e) {
+    fail(e);
+  } finally {
+    opts.signal?.removeEventListener("abort", onOuterAbort);
+  }
+  if (opts.signal?.aborted) throw new TcraneError("ABORTED", "mirror interrupted", { cause: opts.signal.reason });
+  if (firstError && !keepGoing) throw firstError;
+  const rateLimits: RateLimitInfo[] = [];
+  if (isRateLimitAware(client)) {
+    for (const r of new Set(spec.mirrors.map((m) => m.source.registry))) {
+      const info = client.rateLimit(r);
+      if (info) rateLimits.push({ registry: r, ...info });
+    }
+  }
+  const count = (s: ImageStatus) => images.filter((i) => i.status === s).length;
+  return {
+    dryRun: opts.dryRun === true,
+    images,
+    copied: count("copied"),
+    upToDate: count("up-to-date"),
+    wouldCopy: count("would-copy"),
+    failed: count("failed"),
+    bytes: images.reduce((n, i) => n + i.bytes, 0),
+    seconds: (Date.now() - started) / 1000,
+    rateLimits,
+  };
+}
+
+/** Result of mirroring one image. */
+interface ImageResult {
+  status: Exclude<ImageStatus, "failed">;
+  destination: string;
+  digest: string;
+  sourceDigest: string;
+  bytes: number;
+}
+
+/**
+ * Mirror one image: resolve the source (HEAD), pick platforms, HEAD the destination; equal digests
+ * ⇒ up to date with no engine call. `root` skips the source lookup (a referrer's descriptor).
+ */
+async function mirrorImage(
+  client: RegistryClient,
+  item: PlanItem,
+  o: MirrorOptions & { signal: AbortSignal; limit: ReturnType<typeof pLimit>; root?: Descriptor },
+): Promise<ImageResult> {
+  const signal = o.signal;
+  const src = new RegistryTarget(client, item.source);
+  const dst = new RegistryTarget(client, item.destination);
+  const sourceRoot = o.root ?? (await src.resolve(item.source.tag ?? item.source.digest, { signal }));
+  let source: Source = src;
+  let root = sourceRoot;
+  if (item.platforms !== "all" && isIndex(sourceRoot.mediaType)) ({ source, root } = await pickPlatforms(src, sourceRoot, item.platforms, signal));
+  const tag = item.destination.tag;
+  const destination = tag ? item.destination.name : `${item.destination.context}@${root.digest}`;
+  const have = await client.headManifest(item.destination, tag ?? root.digest, { signal }).catch((e: unknown) => {
+    if (e instanceof TcraneError && e.code === "DENIED") return undefined; // unknown: copy
+    throw e;
+  });
+  const base = { destination, digest: root.digest, sourceDigest: sourceRoot.digest };
+  if (have?.digest === root.digest) return { ...base, status: "up-to-date", bytes: 0 };
+  if (o.dryRun) return { ...base, status: "would-copy", bytes: 0 };
+  const r = await copyDescriptor(source, root, dst, {
+    tags: tag ? [tag] : [],
+    limit: o.limit,
+    skipUpToDate: false,
+    signal,
+    onEvent: o.onEvent,
+    allowNondistributable: o.allowNondistributable,
+  });
+  return { ...base, digest: r.descriptor.digest, status: "copied", bytes: r.bytes };
+}
+
+/** The root to copy for a platform list: the one matching image, or an index of the matching ones. */
+async function pickPlatforms(
+  src: RegistryTarget,
+  index: Descriptor,
+  platforms: NonNullable<Exclude<PlanItem["platforms"], "all">>,
+  signal: AbortSignal,
+): Promise<{ source: Source; root: Descriptor }> {
+  const bytes = await readManifest(src, index, signal);
+  let parsed: ImageIndex;
+  try {
+    parsed = JSON.parse(bytes.toString("utf8")) as ImageIndex;
+  } catch {
+    throw new TcraneError("MALFORMED", "index is not JSON", { what: `${src.description}@${index.digest}` });
+  }
+  const manifests = Array.isArray(parsed.manifests) ? parsed.manifests : [];
+  const chosen = manifests.filter((d) => platforms.some((p) => platformMatches(p, d.platform)));
+  if (chosen.length === 0) {
+    const avail = [...new Set(manifests.map((d) => (d.platform ? formatPlatform(d.platform) : "unknown")))].join(", ") || "none";
+    throw new TcraneError("NOT_FOUND", `no image for ${platforms.map(formatPlatform).join(", ")} in the index; available: ${avail}`, { what: `${src.description}@${index.digest}` });
+  }
+  if (chosen.length === manifests.length) return { source: src, root: index };
+  if (platforms.length === 1) return { source: src, root: chosen[0]! };
+  const overlay = new OverlaySource(src);
+  return { source: overlay, root: overlay.addJson({ ...parsed, manifests: chosen }, index.mediaType) };
+}

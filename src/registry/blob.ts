@@ -1,0 +1,141 @@
+/**
+ * Blob reads: a streamed GET verified by VerifyingStream, redirects followed by hand (no
+ * Authorization to another host), and an interrupted download resumed with `Range: bytes=<n>-` from
+ * the byte where it broke (up to `retries` times); the whole blob is still hashed and checked.
+ */
+import { Readable, pipeline } from "node:stream";
+import { TcraneError, VerificationError, toTcraneError } from "../errors.js";
+import { parseDigest, verifier } from "../image/digest.js";
+import { redactUrl } from "../redact.js";
+import { scope } from "../reference/index.js";
+import { backoffDelay, isRetryableError, sleep, type BackoffOptions } from "./retry.js";
+import { discard, header, type Response, type Transport } from "./transport.js";
+
+/** A repository on a registry (a parsed Reference satisfies it). */
+export interface Repo {
+  registry: string;
+  repository: string;
+}
+
+/** URL of `/v2/<repo>/<suffix>` on the registry (pings first to learn the scheme). */
+export async function repoUrl(t: Transport, repo: Repo, suffix: string, signal?: AbortSignal): Promise<URL> {
+  const base = await t.base(repo.registry, signal);
+  return new URL(`/v2/${repo.repository}/${suffix}`, base);
+}
+
+/** Pull scopes of a repository. */
+export function pullScopes(repo: Repo): string[] {
+  return [scope(repo.repository, ["pull"])];
+}
+
+/** Push scopes of a repository. */
+export function pushScopes(repo: Repo): string[] {
+  return [scope(repo.repository, ["push", "pull"])];
+}
+
+/** Parse `Content-Range: bytes <start>-<end>/<total>`; undefined when absent or malformed. */
+export function parseContentRange(v: string | undefined): { start: number; end: number; total?: number } | undefined {
+  const m = /^bytes\s+(\d+)-(\d+)\/(\d+|\*)$/.exec((v ?? "").trim());
+  if (!m) return undefined;
+  return { start: Number(m[1]), end: Number(m[2]), total: m[3] === "*" ? undefined : Number(m[3]) };
+}
+
+/** HEAD a blob: its size, or undefined when the registry says 404. */
+export async function headBlob(t: Transport, repo: Repo, digest: string, signal?: AbortSignal): Promise<number | undefined> {
+  parseDigest(digest);
+  const url = await repoUrl(t, repo, `blobs/${digest}`, signal);
+  const res = await t.send({ method: "HEAD", url, registry: repo.registry, scopes: pullScopes(repo), ok: [200, 404], redirect: true, signal });
+  await res.body.dump();
+  if (res.status === 404) return undefined;
+  const len = header(res.headers, "content-length");
+  return len !== undefined && /^\d+$/.test(len) ? Number(len) : 0;
+}
+
+/**
+ * GET a blob as a verified stream. Throws before returning on HTTP errors (404 ⇒ NOT_FOUND); errors
+ * after that (mismatch, network failure after all resumes) arrive as the stream's 'error'.
+ */
+export async function fetchBlob(
+  t: Transport,
+  repo: Repo,
+  desc: { digest: string; size?: number },
+  opts: { signal?: AbortSignal; retries: number; backoff?: BackoffOptions },
+): Promise<Readable> {
+  parseDigest(desc.digest);
+  const signal = opts.signal;
+  const url = await repoUrl(t, repo, `blobs/${desc.digest}`, signal);
+  const scopes = pullScopes(repo);
+  const what = `${repo.registry}/${repo.repository}@${desc.digest}`;
+  const first = await t.send({ method: "GET", url, registry: repo.registry, scopes, ok: [200], redirect: true, signal });
+  const len = header(first.headers, "content-length");
+  if (desc.size !== undefined && len !== undefined && /^\d+$/.test(len) && Number(len) !== desc.size) {
+    discard(first.body);
+    throw new VerificationError("SIZE_MISMATCH", what, String(desc.size), len);
+  }
+  let received = 0;
+  async function* chunks(): AsyncGenerator<Buffer> {
+    let res: Response = first;
+    let skip = 0;
+    let resumes = 0;
+    try {
+      for (;;) {
+        try {
+          for await (const c of res.body) {
+            let b = c as Buffer;
+            if (skip > 0) {
+              if (b.length <= skip) {
+                skip -= b.length;
+                continue;
+              }
+              b = b.subarray(skip);
+              skip = 0;
+            }
+            received += b.length;
+            yield b;
+          }
+          return;
+        } catch (err) {
+          discard(res.body);
+          if (signal?.aborted) throw toTcraneError(signal.reason ?? err);
+          if (!isRetryableError(err) || resumes >= opts.retries) {
+            const e = toTcraneError(err);
+            throw new TcraneError("NETWORK", `${e.message} after ${received} bytes${resumes ? ` and ${resumes} resumes` : ""}`, {
+              what: `GET ${redactUrl(url)}`,
+              cause: err,
+            });
+          }
+          if (desc.size !== undefined && received >= desc.size) return; // everything arrived; the verifier decides
+          await sleep(backoffDelay(resumes, undefined, opts.backoff), signal);
+          resumes++;
+          t.stats.resumes++;
+          const r = await t.send({
+            method: "GET",
+            url,
+            registry: repo.registry,
+            scopes,
+            headers: { range: `bytes=${received}-` },
+            ok: [200, 206],
+            redirect: true,
+            signal,
+          });
+          if (r.status === 206) {
+            const cr = parseContentRange(header(r.headers, "content-range"));
+            if (cr && cr.start !== received) {
+              discard(r.body);
+              throw new TcraneError("REGISTRY", `resume asked for byte ${received}, server sent from ${cr.start}`, { what: `GET ${redactUrl(url)}` });
+            }
+            skip = 0;
+          } else {
+            skip = received; // the server ignored Range: drop what we already have
+          }
+          res = r;
+        }
+      }
+    } finally {
+      discard(res.body);
+    }
+  }
+  const v = verifier(desc, what);
+  pipeline(Readable.from(chunks(), { objectMode: false }), v, () => undefined);
+  return v;
+}

@@ -1,0 +1,288 @@
+/**
+ * crane's looking and housekeeping commands (manifest, config, blob, ls, catalog, inspect, tag,
+ * delete) run through the built CLI against the real distribution registry, with images pushed
+ * there by skopeo from OCI layouts written by hand.
+ */
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { mkdir, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { gzipSync } from "node:zlib";
+import { randomBytes } from "node:crypto";
+import { digestOf } from "../src/image/digest.js";
+import type { Descriptor } from "../src/image/types.js";
+import { RegistryClient } from "../src/registry/client.js";
+import { MemoryStore, buildImage, buildIndex } from "./helpers/memory.js";
+import { startDistribution, type Distribution } from "./harness/distribution.js";
+import { requireBinary, run, tcrane, tempDir, TCRANE_BIN } from "./harness/tools.js";
+import { spawn } from "node:child_process";
+
+/** Write every blob of `store` into an OCI layout, naming `refs` in index.json. */
+async function writeLayout(dir: string, store: MemoryStore, refs: Record<string, Descriptor>): Promise<void> {
+  const blobs = join(dir, "blobs", "sha256");
+  await mkdir(blobs, { recursive: true });
+  for (const [d, b] of store.blobs) await writeFile(join(blobs, d.slice(7)), b);
+  await writeFile(join(dir, "oci-layout"), JSON.stringify({ imageLayoutVersion: "1.0.0" }));
+  const manifests = Object.entries(refs).map(([name, d]) => ({ ...d, annotations: { "org.opencontainers.image.ref.name": name } }));
+  await writeFile(join(dir, "index.json"), JSON.stringify({ schemaVersion: 2, mediaType: "application/vnd.oci.image.index.v1+json", manifests }));
+}
+
+/** An image whose config carries what inspect reports (created, labels, env, docker_version). */
+function richImage(store: MemoryStore): { manifest: Descriptor; manifestBytes: Buffer; config: Buffer; layers: Array<{ desc: Descriptor; bytes: Buffer }> } {
+  const layers = [randomBytes(2048), randomBytes(1024)].map((raw) => {
+    const gz = gzipSync(raw);
+    return { raw, bytes: gz, desc: { mediaType: "application/vnd.oci.image.layer.v1.tar+gzip", digest: store.add(gz), size: gz.length } as Descriptor };
+  });
+  layers[1]!.desc.annotations = { "org.example.layer": "second" };
+  const config = Buffer.from(
+    JSON.stringify({
+      architecture: "amd64",
+      os: "linux",
+      created: "2024-05-06T07:08:09Z",
+      docker_version: "24.0.7",
+      config: { Env: ["PATH=/usr/bin", "APP=1"], Labels: { "org.example.name": "rich" } },
+      rootfs: { type: "layers", diff_ids: layers.map((l) => digestOf(l.raw)) },
+    }),
+  );
+  const configDesc: Descriptor = { mediaType: "application/vnd.oci.image.config.v1+json", digest: store.add(config), size: config.length };
+  const manifestBytes = Buffer.from(
+    JSON.stringify({ schemaVersion: 2, mediaType: "application/vnd.oci.image.manifest.v1+json", config: configDesc, layers: layers.map((l) => l.desc) }, null, 3),
+  );
+  return {
+    manifest: { mediaType: "application/vnd.oci.image.manifest.v1+json", digest: store.add(manifestBytes), size: manifestBytes.length },
+    manifestBytes,
+    config,
+    layers: layers.map((l) => ({ desc: l.desc, bytes: l.bytes })),
+  };
+}
+
+/** Request lines of the registry's access log, e.g. `GET /v2/look/app/manifests/v1`. */
+function requests(reg: Distribution): string[] {
+  return [...reg.logs().matchAll(/"(GET|HEAD|PUT|POST|PATCH|DELETE) (\/v2\/[^ "]*) HTTP/g)].map((m) => `${m[1]} ${m[2]}`);
+}
+
+let reg: Distribution;
+let work: { dir: string; cleanup: () => Promise<void> };
+let store: MemoryStore;
+let rich: ReturnType<typeof richImage>;
+let amd: ReturnType<typeof buildImage>;
+let arm: ReturnType<typeof buildImage>;
+let index: Descriptor;
+let layout: string;
+let client: RegistryClient;
+
+before(async () => {
+  requireBinary("skopeo");
+  reg = await startDistribution({ mode: "anonymous" });
+  work = await tempDir("tcrane-look-");
+  store = new MemoryStore();
+  rich = richImage(store);
+  amd = buildImage(store, { platform: { os: "linux", architecture: "amd64" } });
+  arm = buildImage(store, { platform: { os: "linux", architecture: "arm64", variant: "v8" } });
+  index = buildIndex(store, [
+    { image: amd, platform: { os: "linux", architecture: "amd64" } },
+    { image: arm, platform: { os: "linux", architecture: "arm64", variant: "v8" } },
+  ]);
+  layout = join(work.dir, "layout");
+  await writeLayout(layout, store, { rich: rich.manifest, multi: index });
+  for (const [name, dest] of [["rich", "look/app:v1"], ["multi", "look/multi:v1"]] as const) {
+    const r = await run("skopeo", ["copy", "--all", "--preserve-digests", "--dest-tls-verify=false", `oci:${layout}:${name}`, `docker://${reg.host}/${dest}`]);
+    assert.equal(r.code, 0, r.stderr);
+  }
+  client = new RegistryClient({ insecure: true });
+});
+
+after(async () => {
+  await client?.close();
+  await reg?.stop();
+  await work?.cleanup();
+});
+
+/** Run the CLI and keep stdout as bytes (blobs are binary). */
+function tcraneBytes(args: string[]): Promise<{ code: number; stdout: Buffer }> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(process.execPath, [TCRANE_BIN, ...args], { stdio: ["ignore", "pipe", "inherit"] });
+    const out: Buffer[] = [];
+    p.stdout.on("data", (d: Buffer) => out.push(d));
+    p.on("error", reject);
+    p.on("close", (code) => resolve({ code: code ?? -1, stdout: Buffer.concat(out) }));
+  });
+}
+
+const buf = (s: string) => Buffer.from(s, "utf8");
+
+test("manifest prints the manifest bytes exactly as served, from a registry and a layout", async () => {
+  const r = await tcrane(["manifest", `${reg.host}/look/app:v1`]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.ok(buf(r.stdout).equals(rich.manifestBytes), "bytes differ from what was pushed");
+  const idx = await tcrane(["manifest", `${reg.host}/look/multi:v1`]);
+  assert.equal(idx.code, 0, idx.stderr);
+  assert.equal(digestOf(buf(idx.stdout)), index.digest);
+  const child = await tcrane(["manifest", "--platform", "linux/arm64", `${reg.host}/look/multi:v1`]);
+  assert.equal(child.code, 0, child.stderr);
+  assert.equal(digestOf(buf(child.stdout)), arm.manifest.digest);
+  const local = await tcrane(["manifest", `oci:${layout}:rich`]);
+  assert.equal(local.code, 0, local.stderr);
+  assert.ok(buf(local.stdout).equals(rich.manifestBytes));
+});
+
+test("config prints the config blob; an index resolves to linux/amd64 unless --platform says otherwise", async () => {
+  const r = await tcrane(["config", `${reg.host}/look/app:v1`]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.ok(buf(r.stdout).equals(rich.config));
+  const def = await tcrane(["config", `${reg.host}/look/multi:v1`]);
+  assert.equal(def.code, 0, def.stderr);
+  assert.equal(digestOf(buf(def.stdout)), amd.config.digest);
+  const armCfg = await tcrane(["config", "--platform", "linux/arm64", `${reg.host}/look/multi:v1`]);
+  assert.equal(armCfg.code, 0, armCfg.stderr);
+  assert.equal(digestOf(buf(armCfg.stdout)), arm.config.digest);
+  const none = await tcrane(["config", "--platform", "linux/s390x", `${reg.host}/look/multi:v1`]);
+  assert.equal(none.code, 3, none.stderr);
+});
+
+test("blob streams a layer byte for byte; a missing blob exits 3, a non-digest reference exits 2", async () => {
+  const layer = rich.layers[0]!;
+  const r = await tcraneBytes(["blob", `${reg.host}/look/app@${layer.desc.digest}`]);
+  assert.equal(r.code, 0);
+  assert.ok(r.stdout.equals(layer.bytes), "blob bytes differ");
+  const missing = await tcrane(["blob", `${reg.host}/look/app@${digestOf("nothing here")}`]);
+  assert.equal(missing.code, 3, missing.stderr);
+  assert.match(missing.stderr, /^tcrane: /);
+  assert.equal(missing.stdout, "");
+  const tagOnly = await tcrane(["blob", `${reg.host}/look/app:v1`]);
+  assert.equal(tagOnly.code, 2, tagOnly.stderr);
+});
+
+test("ls follows every page, --full-ref and -O work, --json is an array", async () => {
+  const repo = { registry: reg.host, repository: "look/many" };
+  const want: string[] = [];
+  for (let i = 0; i < 23; i++) {
+    const t = `t${String(i).padStart(2, "0")}`;
+    want.push(t);
+  }
+  // the manifest's blobs must be in the repository: copy the image once, then tag by PUT
+  const first = await run("skopeo", ["copy", "--preserve-digests", "--dest-tls-verify=false", `oci:${layout}:rich`, `docker://${reg.host}/look/many:${want[0]}`]);
+  assert.equal(first.code, 0, first.stderr);
+  for (const t of want.slice(1)) await client.putManifest(repo, t, rich.manifestBytes, rich.manifest.mediaType);
+  await client.putManifest(repo, `sha256-${"a".repeat(64)}.sig`, rich.manifestBytes, rich.manifest.mediaType);
+  const before = requests(reg).length;
+  const r = await tcrane(["ls", "--page-size", "5", `${reg.host}/look/many`]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.deepEqual(r.stdout.trim().split("\n").sort(), [...want, `sha256-${"a".repeat(64)}.sig`].sort());
+  const pages = requests(reg).slice(before).filter((l) => l.startsWith("GET /v2/look/many/tags/list"));
+  assert.equal(pages.length, 5, pages.join("\n")); // 24 tags, 5 per page
+  const omit = await tcrane(["ls", "-O", "--full-ref", `${reg.host}/look/many`]);
+  assert.equal(omit.code, 0, omit.stderr);
+  assert.deepEqual(omit.stdout.trim().split("\n").sort(), want.map((t) => `${reg.host}/look/many:${t}`));
+  const json = await tcrane(["ls", "--json", `${reg.host}/look/app`]);
+  assert.equal(json.code, 0, json.stderr);
+  assert.deepEqual(JSON.parse(json.stdout), ["v1"]);
+  const missing = await tcrane(["ls", `${reg.host}/look/nothing`]);
+  assert.equal(missing.code, 3, missing.stderr);
+  const bad = await tcrane(["ls", `${reg.host}/Bad Repo`]);
+  assert.equal(bad.code, 2, bad.stderr);
+});
+
+test("catalog lists every repository over several pages; --full-ref prefixes the registry", async () => {
+  const r = await tcrane(["catalog", "--page-size", "1", reg.host]);
+  assert.equal(r.code, 0, r.stderr);
+  const repos = r.stdout.trim().split("\n");
+  for (const name of ["look/app", "look/multi"]) assert.ok(repos.includes(name), `${name} missing from ${r.stdout}`);
+  const full = await tcrane(["catalog", "--full-ref", "--json", reg.host]);
+  assert.equal(full.code, 0, full.stderr);
+  const list = JSON.parse(full.stdout) as string[];
+  assert.deepEqual(list, repos.map((x) => `${reg.host}/${x}`));
+});
+
+test("inspect gives the skopeo fields for an image, a summary for an index, and --raw/--config", async () => {
+  const r = await tcrane(["inspect", `${reg.host}/look/app:v1`]);
+  assert.equal(r.code, 0, r.stderr);
+  const j = JSON.parse(r.stdout);
+  assert.equal(j.Name, `${reg.host}/look/app`);
+  assert.equal(j.Digest, rich.manifest.digest);
+  assert.deepEqual(j.RepoTags, ["v1"]);
+  assert.equal(j.Created, "2024-05-06T07:08:09Z");
+  assert.equal(j.DockerVersion, "24.0.7");
+  assert.deepEqual(j.Labels, { "org.example.name": "rich" });
+  assert.equal(j.Architecture, "amd64");
+  assert.equal(j.Os, "linux");
+  assert.deepEqual(j.Layers, rich.layers.map((l) => l.desc.digest));
+  assert.deepEqual(j.LayersData, [
+    { MIMEType: "application/vnd.oci.image.layer.v1.tar+gzip", Digest: rich.layers[0]!.desc.digest, Size: rich.layers[0]!.desc.size, Annotations: null },
+    { MIMEType: "application/vnd.oci.image.layer.v1.tar+gzip", Digest: rich.layers[1]!.desc.digest, Size: rich.layers[1]!.desc.size, Annotations: { "org.example.layer": "second" } },
+  ]);
+  assert.deepEqual(j.Env, ["PATH=/usr/bin", "APP=1"]);
+
+  const idx = JSON.parse((await tcrane(["inspect", `${reg.host}/look/multi:v1`])).stdout);
+  assert.equal(idx.Digest, index.digest);
+  assert.equal(idx.MediaType, "application/vnd.oci.image.index.v1+json");
+  assert.deepEqual(idx.Manifests, [
+    { Digest: amd.manifest.digest, Platform: { os: "linux", architecture: "amd64" } },
+    { Digest: arm.manifest.digest, Platform: { os: "linux", architecture: "arm64", variant: "v8" } },
+  ]);
+  const armJ = JSON.parse((await tcrane(["inspect", "--platform", "linux/arm64", `${reg.host}/look/multi:v1`])).stdout);
+  assert.equal(armJ.Architecture, "arm64");
+  assert.equal(armJ.Variant, "v8");
+  assert.deepEqual(armJ.Layers, arm.layers.map((l) => l.digest));
+
+  const raw = await tcrane(["inspect", "--raw", `${reg.host}/look/app:v1`]);
+  assert.ok(buf(raw.stdout).equals(rich.manifestBytes));
+  const cfg = await tcrane(["inspect", "--config", `${reg.host}/look/app:v1`]);
+  assert.ok(buf(cfg.stdout).equals(rich.config));
+
+  const local = JSON.parse((await tcrane(["inspect", `oci:${layout}:rich`])).stdout);
+  assert.equal(local.Digest, rich.manifest.digest);
+  assert.deepEqual(local.RepoTags, []);
+  assert.deepEqual(local.Env, ["PATH=/usr/bin", "APP=1"]);
+});
+
+test("tag makes exactly one manifest GET and one PUT by tag, and no blob traffic", async () => {
+  const before = requests(reg).length;
+  const r = await tcrane(["tag", `${reg.host}/look/app:v1`, "stable"]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stdout.trim(), `${reg.host}/look/app:stable`);
+  const made = requests(reg).slice(before).filter((l) => l !== "GET /v2/");
+  assert.deepEqual(made, ["GET /v2/look/app/manifests/v1", "PUT /v2/look/app/manifests/stable"]);
+  const head = await client.headManifest({ registry: reg.host, repository: "look/app" }, "stable");
+  assert.equal(head?.digest, rich.manifest.digest);
+  const bad = await tcrane(["tag", `${reg.host}/look/app:v1`, "not a tag!"]);
+  assert.equal(bad.code, 2, bad.stderr);
+  const missing = await tcrane(["tag", `${reg.host}/look/app:absent`, "x"]);
+  assert.equal(missing.code, 3, missing.stderr);
+});
+
+test("delete resolves a tag to its digest, deletes by digest; the manifest is then gone (exit 3)", async () => {
+  const r = await tcrane(["delete", `${reg.host}/look/multi:v1`]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stdout.trim(), `deleted ${reg.host}/look/multi@${index.digest}`);
+  assert.ok(requests(reg).includes(`DELETE /v2/look/multi/manifests/${index.digest}`));
+  const byDigest = await tcrane(["manifest", `${reg.host}/look/multi@${index.digest}`]);
+  assert.equal(byDigest.code, 3, byDigest.stderr);
+  assert.match(byDigest.stderr, /^tcrane: /);
+  const byTag = await tcrane(["manifest", `${reg.host}/look/multi:v1`]);
+  assert.equal(byTag.code, 3, byTag.stderr);
+  const again = await tcrane(["delete", `${reg.host}/look/multi:v1`]);
+  assert.equal(again.code, 3, again.stderr);
+});
+
+test("auth refused exits 4; bad references exit 2; every command's help has examples", async () => {
+  const secured = await startDistribution({ mode: "basic" });
+  try {
+    for (const args of [["ls", `${secured.host}/a/b`], ["manifest", `${secured.host}/a/b:1`], ["catalog", secured.host], ["inspect", `${secured.host}/a/b:1`]]) {
+      const r = await tcrane(args);
+      assert.equal(r.code, 4, `${args.join(" ")}: ${r.stderr}`);
+      assert.match(r.stderr, /^tcrane: /);
+    }
+  } finally {
+    await secured.stop();
+  }
+  for (const args of [["manifest", "Bad:Ref:x"], ["config", "a b"], ["inspect", "UPPER/x"], ["delete", "x@sha256:1"]]) {
+    const r = await tcrane(args);
+    assert.equal(r.code, 2, `${args.join(" ")}: ${r.stderr}`);
+  }
+  for (const c of ["manifest", "config", "blob", "ls", "catalog", "inspect", "tag", "delete", "export"]) {
+    const h = await tcrane([c, "--help"]);
+    assert.equal(h.code, 0);
+    assert.match(h.stdout, /Examples:/, c);
+  }
+});

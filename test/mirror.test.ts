@@ -1,0 +1,302 @@
+/**
+ * `mirror` against the real distribution registry: filters select exactly the expected tags with
+ * equal digests, a re-run makes only HEAD requests (and the tag listing), platforms, referrers and
+ * cosign tags, abort + resume, and the CLI's --dry-run / --keep-going / --json / spec errors.
+ */
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { writeFile } from "node:fs/promises";
+import { startDistribution, type Distribution } from "./harness/distribution.js";
+import { tcrane, tempDir } from "./harness/tools.js";
+import { buildImage, buildIndex, MemoryStore } from "./helpers/memory.js";
+import { RegistryClient } from "../src/registry/client.js";
+import { RegistryTarget } from "../src/transports/registry.js";
+import { copyDescriptor } from "../src/transfer/engine.js";
+import { parseRepository } from "../src/reference/index.js";
+import { referrersTag } from "../src/registry/referrers.js";
+import { mirror, parseSpec, selectImages, type MirrorReport } from "../src/mirror/index.js";
+import type { Descriptor } from "../src/image/types.js";
+
+let reg: Distribution;
+let work: { dir: string; cleanup: () => Promise<void> };
+let seed: RegistryClient;
+const H = () => reg.host;
+
+const TAGS = ["0.9.0", "1.0.0", "1.1.0", "1.2.0", "1.2.1", "1.2.1-rc1", "2.0.0", "2.0.1-rc1", "2.1.0", "v2.2.0", "3.0.0", "3.1.0", "3.19", "3.20", "10.0.0", "latest", "stable", "edge", "dev-abc", "2.1.0-rc2"];
+const multi: { index?: Descriptor; arm64?: Descriptor } = {};
+const signed: { image?: Descriptor; artifact?: Descriptor } = {};
+
+/** Push `root` (built in `mem`) to repo:tag through the engine. */
+async function put(mem: MemoryStore, root: Descriptor, repo: string, tag?: string): Promise<void> {
+  await copyDescriptor(mem, root, new RegistryTarget(seed, parseRepository(`${H()}/${repo}`)), { tags: tag ? [tag] : [] });
+}
+
+before(async () => {
+  reg = await startDistribution();
+  work = await tempDir("tcrane-mirror-");
+  seed = new RegistryClient();
+  const mem = new MemoryStore();
+  // 20 tags of src/app, each a distinct image
+  for (const t of TAGS) await put(mem, buildImage(mem, { layers: 2, size: 16 * 1024 }).manifest, "src/app", t);
+  // a 3-platform index
+  const imgs = [
+    { image: buildImage(mem, { platform: { os: "linux", architecture: "amd64" } }), platform: { os: "linux", architecture: "amd64" } },
+    { image: buildImage(mem, { platform: { os: "linux", architecture: "arm64" } }), platform: { os: "linux", architecture: "arm64" } },
+    { image: buildImage(mem, { platform: { os: "linux", architecture: "arm", variant: "v7" } }), platform: { os: "linux", architecture: "arm", variant: "v7" } },
+  ];
+  multi.index = buildIndex(mem, imgs);
+  multi.arm64 = imgs[1]!.image.manifest;
+  await put(mem, multi.index, "src/multi", "1");
+  // a signed image: cosign-style .sig tag + an OCI referrer behind the referrers tag schema
+  signed.image = buildImage(mem).manifest;
+  await put(mem, signed.image, "src/signed", "1.0");
+  const stem = referrersTag(signed.image.digest);
+  await put(mem, buildImage(mem, { layers: 1, size: 200 }).manifest, "src/signed", `${stem}.sig`);
+  const cfg = mem.add(Buffer.from("{}"));
+  const art = Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: "application/vnd.oci.image.manifest.v1+json",
+      artifactType: "application/vnd.example.sbom",
+      config: { mediaType: "application/vnd.oci.empty.v1+json", digest: cfg, size: 2 },
+      layers: [{ mediaType: "application/vnd.oci.empty.v1+json", digest: cfg, size: 2 }],
+      subject: signed.image,
+    }),
+  );
+  signed.artifact = { mediaType: "application/vnd.oci.image.manifest.v1+json", digest: mem.add(art), size: art.length, artifactType: "application/vnd.example.sbom" };
+  await put(mem, signed.artifact, "src/signed");
+  const idx = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: "application/vnd.oci.image.index.v1+json", manifests: [signed.artifact] }));
+  await put(mem, { mediaType: "application/vnd.oci.image.index.v1+json", digest: mem.add(idx), size: idx.length }, "src/signed", stem);
+  // bigger images for the abort test
+  for (let i = 0; i < 8; i++) await put(mem, buildImage(mem, { layers: 3, size: 384 * 1024 }).manifest, "src/big", `b${i}`);
+});
+after(async () => {
+  await seed?.close();
+  await reg?.stop();
+  await work?.cleanup();
+});
+
+async function tagsOf(client: RegistryClient, repo: string): Promise<string[]> {
+  return (await client.listTags(parseRepository(`${H()}/${repo}`))).sort();
+}
+async function digestOf(client: RegistryClient, repo: string, ref: string): Promise<string | undefined> {
+  return (await client.headManifest(parseRepository(`${H()}/${repo}`), ref))?.digest;
+}
+const writes = (log: string) => (log.match(/"(PUT|POST|PATCH|DELETE) \/v2\//g) ?? []).length;
+
+const filterSpec = () => `
+defaults: { jobs: 4, imageJobs: 3 }
+mirrors:
+  - source: ${H()}/src/app
+    repository: ${H()}/dst/regex
+    include: ['\\d+\\.\\d+\\.\\d+']
+    exclude: ['1\\..*']
+  - source: ${H()}/src/app
+    repository: ${H()}/dst/semver
+    semver: ">=2.0.0 <10"
+  - source: ${H()}/src/app
+    repository: ${H()}/dst/newest
+    allTags: true
+    newest: 2
+  - source: ${H()}/src/app
+    target: ${H()}/mirror
+    tags: [3.20, latest]
+`;
+const EXPECTED: Record<string, string[]> = {
+  "dst/regex": ["0.9.0", "10.0.0", "2.0.0", "2.1.0", "3.0.0", "3.1.0"],
+  "dst/semver": ["2.0.0", "2.1.0", "3.0.0", "3.1.0", "v2.2.0"],
+  "dst/newest": ["10.0.0", "3.1.0"],
+  "mirror/src/app": ["3.20", "latest"],
+};
+
+test("filters select exactly the expected tags, digests equal; the re-run makes only HEADs (+ one tag listing)", async () => {
+  const spec = parseSpec(filterSpec(), "filters.yaml");
+  const client = new RegistryClient();
+  let report: MirrorReport;
+  try {
+    report = await mirror(client, spec);
+  } finally {
+    await client.close();
+  }
+  assert.equal(report.copied, 15, JSON.stringify(report.images.filter((i) => i.status !== "copied")));
+  assert.equal(report.failed, 0);
+  assert.ok(report.bytes > 15 * 16 * 1024, `bytes ${report.bytes}`);
+  for (const [repo, tags] of Object.entries(EXPECTED)) {
+    assert.deepEqual(await tagsOf(seed, repo), [...tags].sort(), repo);
+    for (const t of tags) assert.equal(await digestOf(seed, repo, t), await digestOf(seed, "src/app", t), `${repo}:${t}`);
+  }
+
+  const logBefore = reg.logs().length;
+  const again = new RegistryClient();
+  let second: MirrorReport;
+  try {
+    second = await mirror(again, spec);
+  } finally {
+    await again.close();
+  }
+  assert.equal(second.upToDate, 15);
+  assert.equal(second.copied, 0);
+  assert.equal(second.bytes, 0);
+  // one HEAD per side per image; GETs: the /v2/ ping and one tag listing of src/app
+  assert.deepEqual(again.stats.byMethod, { GET: 2, HEAD: 30 });
+  assert.equal(writes(reg.logs().slice(logBefore)), 0, "the registry saw no write");
+});
+
+test("selectImages lists the source references a spec selects", async () => {
+  const client = new RegistryClient();
+  try {
+    const refs = await selectImages(parseSpec(filterSpec()), client);
+    const want = new Set([...EXPECTED["dst/regex"]!, ...EXPECTED["dst/semver"]!, ...EXPECTED["dst/newest"]!, ...EXPECTED["mirror/src/app"]!].map((t) => `${H()}/src/app:${t}`));
+    assert.deepEqual(new Set(refs), want);
+    assert.equal(refs.length, want.size, "no duplicates");
+  } finally {
+    await client.close();
+  }
+});
+
+test("platforms: one platform copies its image, two build a filtered index; re-run is up to date", async () => {
+  const spec = parseSpec(`
+mirrors:
+  - source: ${H()}/src/multi:1
+    repository: ${H()}/plat/one
+    platforms: [linux/arm64]
+  - source: ${H()}/src/multi:1
+    repository: ${H()}/plat/two
+    platforms: [linux/amd64, linux/arm/v7]
+  - source: ${H()}/src/multi:1
+    repository: ${H()}/plat/all
+`);
+  const client = new RegistryClient();
+  try {
+    const r = await mirror(client, spec);
+    assert.equal(r.copied, 3);
+    assert.equal(await digestOf(seed, "plat/one", "1"), multi.arm64!.digest);
+    assert.equal(await digestOf(seed, "plat/all", "1"), multi.index!.digest);
+    const two = await seed.getManifest(parseRepository(`${H()}/plat/two`), "1");
+    const idx = JSON.parse(two.bytes.toString()) as { manifests: Array<{ platform: { architecture: string } }> };
+    assert.deepEqual(idx.manifests.map((m) => m.platform.architecture), ["amd64", "arm"]);
+    const again = await mirror(client, spec);
+    assert.equal(again.upToDate, 3);
+  } finally {
+    await client.close();
+  }
+});
+
+test("referrers: true carries the cosign .sig tag, the referrers tag-schema index and the referrer by digest", async () => {
+  const stem = referrersTag(signed.image!.digest);
+  const spec = parseSpec(`
+mirrors:
+  - source: ${H()}/src/signed
+    target: ${H()}/ref
+    tags: ["1.0"]
+    referrers: true
+  - source: ${H()}/src/signed
+    repository: ${H()}/noref/signed
+    tags: ["1.0"]
+`);
+  const client = new RegistryClient();
+  try {
+    const r = await mirror(client, spec);
+    assert.equal(r.failed, 0, JSON.stringify(r.images));
+    assert.deepEqual(await tagsOf(seed, "ref/src/signed"), ["1.0", stem, `${stem}.sig`].sort());
+    assert.equal(await digestOf(seed, "ref/src/signed", `${stem}.sig`), await digestOf(seed, "src/signed", `${stem}.sig`));
+    assert.equal(await digestOf(seed, "ref/src/signed", signed.artifact!.digest), signed.artifact!.digest);
+    assert.deepEqual(await tagsOf(seed, "noref/signed"), ["1.0"], "without referrers only the image");
+    assert.ok(r.images.filter((i) => i.kind === "referrer").length >= 2);
+  } finally {
+    await client.close();
+  }
+});
+
+test("a mirror aborted mid-run resumes: the re-run copies no blob twice and finishes", async () => {
+  const spec = parseSpec(`
+defaults: { jobs: 2, imageJobs: 2 }
+mirrors:
+  - source: ${H()}/src/big
+    repository: ${H()}/dst/big
+    allTags: true
+`);
+  const first = new Set<string>();
+  const ac = new AbortController();
+  const client = new RegistryClient();
+  try {
+    await assert.rejects(
+      mirror(client, spec, {
+        signal: ac.signal,
+        onEvent: (e) => {
+          if (e.type === "blob-done") {
+            first.add(e.digest);
+            if (first.size === 3) ac.abort(new Error("test abort"));
+          }
+        },
+      }),
+      (e: unknown) => (e as { code?: string }).code === "ABORTED",
+    );
+  } finally {
+    await client.close();
+  }
+  const partial = await seed.listTags(parseRepository(`${H()}/dst/big`)).catch(() => [] as string[]);
+  assert.ok(partial.length < 8, `aborted mid-run (${partial.length} tags arrived)`);
+  const second = new Set<string>();
+  const again = new RegistryClient();
+  try {
+    const r = await mirror(again, spec, { onEvent: (e) => e.type === "blob-done" && second.add(e.digest) });
+    assert.equal(r.copied + r.upToDate, 8);
+    assert.equal(r.upToDate, partial.length);
+  } finally {
+    await again.close();
+  }
+  for (const d of second) assert.ok(!first.has(d), `blob ${d} uploaded twice`);
+  assert.deepEqual(await tagsOf(seed, "dst/big"), ["b0", "b1", "b2", "b3", "b4", "b5", "b6", "b7"]);
+  for (let i = 0; i < 8; i++) assert.equal(await digestOf(seed, "dst/big", `b${i}`), await digestOf(seed, "src/big", `b${i}`));
+});
+
+async function specFile(name: string, text: string): Promise<string> {
+  const p = join(work.dir, name);
+  await writeFile(p, text);
+  return p;
+}
+
+test("CLI --dry-run prints the plan and writes nothing", async () => {
+  const p = await specFile("dry.yaml", `mirrors:\n  - source: ${H()}/src/app\n    repository: ${H()}/dry/app\n    tags: ["1.0.0", "2.0.0"]\n  - source: ${H()}/src/app\n    repository: ${H()}/dst/newest\n    tags: ["10.0.0"]\n`);
+  const before = reg.logs().length;
+  const r = await tcrane(["mirror", "--dry-run", p]);
+  assert.equal(r.code, 0, r.stderr);
+  const lines = r.stdout.trim().split("\n");
+  assert.deepEqual(lines.map((l) => l.split(/\s{2,}|\s(?=\S+ -> )/)[0]!.trim()).sort(), ["copy", "copy", "up to date"].sort());
+  assert.match(r.stdout, new RegExp(`copy\\s+${H()}/src/app:1\\.0\\.0 -> ${H()}/dry/app:1\\.0\\.0`));
+  assert.match(r.stderr, /mirror \(dry run\): 2 to copy, 1 up to date, 0 failed/);
+  assert.equal(writes(reg.logs().slice(before)), 0);
+  await assert.rejects(seed.listTags(parseRepository(`${H()}/dry/app`)), (e: unknown) => (e as { code?: string }).code === "NOT_FOUND");
+});
+
+test("CLI --keep-going copies the rest past a missing image and exits 1; --json is the full report", async () => {
+  const text = `mirrors:\n  - source: ${H()}/src/app\n    repository: ${H()}/kg/app\n    tags: ["1.0.0", "no-such-tag", "2.0.0"]\n`;
+  const p = await specFile("kg.yaml", text);
+  const r = await tcrane(["mirror", "--keep-going", "--json", p]);
+  assert.equal(r.code, 1, r.stderr);
+  const report = JSON.parse(r.stdout) as MirrorReport;
+  assert.equal(report.copied, 2);
+  assert.equal(report.failed, 1);
+  const bad = report.images.find((i) => i.status === "failed")!;
+  assert.equal(bad.source, `${H()}/src/app:no-such-tag`);
+  assert.equal(bad.error?.code, "NOT_FOUND");
+  assert.match(r.stderr, /mirror: 2 copied, 0 up to date, 1 failed/);
+  assert.match(r.stderr, /tcrane: .*kg\.yaml: 1 of 3 images failed/);
+  assert.deepEqual(await tagsOf(seed, "kg/app"), ["1.0.0", "2.0.0"]);
+  // without --keep-going the first failure stops the run with its own exit status (3: not found)
+  const p2 = await specFile("kg2.yaml", text.replace("kg/app", "kg2/app"));
+  const r2 = await tcrane(["mirror", "--image-jobs", "1", p2]);
+  assert.equal(r2.code, 3, r2.stderr);
+  assert.match(r2.stderr, /no-such-tag/);
+});
+
+test("CLI spec errors exit 2 and name file:line:col before any request", async () => {
+  const p = await specFile("bad.yaml", `mirrors:\n  - source: ${H()}/src/app\n    repository: ${H()}/x/app\n    semver: ">=banana"\n`);
+  const before = reg.logs().length;
+  const r = await tcrane(["mirror", p]);
+  assert.equal(r.code, 2);
+  assert.equal(r.stderr.trim(), `tcrane: ${p}:4:13: mirrors[0].semver: invalid range ">=banana"`);
+  assert.equal(reg.logs().length, before, "no request reached the registry");
+});

@@ -1,0 +1,301 @@
+/**
+ * Registry client against the real registry (Basic auth) behind a fault-injecting proxy: redirects
+ * to another host, resets, stalls, 429/5xx, 413, chunk minimums, absolute Links, HTML errors,
+ * warnings, restarted uploads, and a CONNECT proxy.
+ */
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { createHash, randomBytes } from "node:crypto";
+import { Readable } from "node:stream";
+import { startDistribution, type Distribution } from "./harness/distribution.js";
+import { startFaultProxy, type FaultProxy, type Recorded } from "./harness/fault-proxy.js";
+import { startConnectProxy } from "./harness/connect-proxy.js";
+import { RegistryClient, DEFAULT_CHUNK_SIZE } from "../src/registry/index.js";
+import { RegistryError, TcraneError } from "../src/errors.js";
+import { blob, collect, makeImage, pushImage } from "./registry-fixtures.js";
+
+const USER = "fault-user";
+const PASS = "fault-secret-pw";
+const AUTH = "Basic " + Buffer.from(`${USER}:${PASS}`).toString("base64");
+let reg: Distribution;
+let proxy: FaultProxy;
+
+before(async () => {
+  reg = await startDistribution({ mode: "basic", users: { [USER]: PASS } });
+  proxy = await startFaultProxy({ upstream: reg.url, upstreamAuth: AUTH });
+});
+after(async () => {
+  await proxy.stop();
+  await reg.stop();
+});
+
+function newClient(extra: ConstructorParameters<typeof RegistryClient>[0] = {}): RegistryClient {
+  return new RegistryClient({ credentials: { username: USER, password: PASS }, backoff: { baseMs: 20, maxMs: 100 }, ...extra });
+}
+const isBlobGet = (digest: string) => (r: Recorded) => r.method === "GET" && r.url.includes(`/blobs/${digest}`);
+
+test("a blob GET redirected to another host is followed without Authorization", async () => {
+  const c = newClient();
+  try {
+    const repo = { registry: proxy.host, repository: "faults/redirect" };
+    const b = blob(randomBytes(200_000));
+    await c.pushBlob(repo, b, Readable.from([b.bytes]));
+    proxy.clear();
+    proxy.add({ match: isBlobGet(b.digest), action: { kind: "redirect", status: 307 } });
+    assert.deepEqual(await collect(await c.fetchBlob(repo, b)), b.bytes);
+    const first = proxy.log.find(isBlobGet(b.digest))!;
+    assert.equal(first.status, 307);
+    assert.match(String(first.headers.authorization), /^Basic /, "the registry got the credentials");
+    assert.equal(proxy.second.log.length, 1);
+    assert.equal(proxy.second.log[0]!.headers.authorization, undefined, "the second host got no Authorization");
+    assert.equal(c.stats.redirects, 1);
+    // a redirect to itself is a loop
+    proxy.clear();
+    proxy.add({ match: isBlobGet(b.digest), action: { kind: "status", status: 302, headers: { location: `/v2/${repo.repository}/blobs/${b.digest}` } } });
+    await assert.rejects(c.fetchBlob(repo, b), /redirect loop/);
+  } finally {
+    proxy.clear();
+    await c.close();
+  }
+});
+
+test("a reset at 50% of a 64 MiB blob resumes with Range and the whole blob verifies", async () => {
+  const c = newClient();
+  try {
+    const repo = { registry: proxy.host, repository: "faults/big" };
+    const bytes = randomBytes(64 * 1024 * 1024);
+    const b = blob(bytes);
+    await newClient().pushBlob({ registry: reg.host, repository: repo.repository }, b, Readable.from([bytes]));
+    proxy.clear();
+    proxy.add({ match: isBlobGet(b.digest), times: 1, action: { kind: "reset", atBytes: (n) => Math.floor(n / 2) } });
+    const s = await c.fetchBlob(repo, b);
+    const h = createHash("sha256");
+    let n = 0;
+    for await (const chunk of s) {
+      h.update(chunk as Buffer);
+      n += (chunk as Buffer).length;
+    }
+    assert.equal(n, b.size);
+    assert.equal(`sha256:${h.digest("hex")}`, b.digest);
+    const gets = proxy.log.filter(isBlobGet(b.digest));
+    assert.equal(gets.length, 2);
+    const m = /^bytes=(\d+)-$/.exec(String(gets[1]!.headers.range));
+    assert.ok(m, `Range header: ${gets[1]!.headers.range}`);
+    const from = Number(m[1]);
+    assert.ok(from > 0 && from <= 32 * 1024 * 1024, `resumed from ${from}`);
+    assert.equal(gets[1]!.status, 206);
+    assert.equal(c.stats.resumes, 1);
+  } finally {
+    proxy.clear();
+    await c.close();
+  }
+});
+
+test("a stalled body times out and resumes", async () => {
+  const c = newClient({ bodyTimeout: 500 });
+  try {
+    const repo = { registry: proxy.host, repository: "faults/stall" };
+    const b = blob(randomBytes(3_000_000));
+    await c.pushBlob(repo, b, Readable.from([b.bytes]));
+    proxy.clear();
+    proxy.add({ match: isBlobGet(b.digest), times: 1, action: { kind: "stall", atBytes: 1_000_000 } });
+    assert.deepEqual(await collect(await c.fetchBlob(repo, b)), b.bytes);
+    assert.equal(c.stats.resumes, 1);
+    assert.match(String(proxy.log.filter(isBlobGet(b.digest))[1]?.headers.range), /^bytes=\d+-$/);
+  } finally {
+    proxy.clear();
+    await c.close();
+  }
+});
+
+test("429 with Retry-After: 2 waits at least 2 s once, then succeeds", async () => {
+  const c = newClient();
+  try {
+    const repo = { registry: proxy.host, repository: "faults/retryafter" };
+    const img = makeImage([100]);
+    await pushImage(c, repo, "t", img);
+    proxy.clear();
+    proxy.add({ match: (r) => r.method === "GET" && r.url.endsWith("/manifests/t"), times: 1, action: { kind: "status", status: 429, headers: { "retry-after": "2" } } });
+    const retries = c.stats.retries;
+    const t0 = Date.now();
+    const m = await c.getManifest(repo, "t");
+    const waited = Date.now() - t0;
+    assert.equal(m.digest, img.manifestDigest);
+    assert.ok(waited >= 2000, `waited ${waited} ms`);
+    assert.ok(waited < 4000, `waited ${waited} ms`);
+    assert.equal(c.stats.retries - retries, 1);
+    assert.equal(proxy.log.filter((r) => r.url.endsWith("/manifests/t")).length, 2);
+  } finally {
+    proxy.clear();
+    await c.close();
+  }
+});
+
+test("5xx bursts are retried; when retries run out the error says how many tries", async () => {
+  const c = newClient({ retries: 3 });
+  try {
+    const repo = { registry: proxy.host, repository: "faults/burst" };
+    const img = makeImage([100]);
+    await pushImage(c, repo, "t", img);
+    proxy.clear();
+    proxy.add({ match: (r) => r.method === "HEAD" && r.url.includes("/blobs/"), times: 3, action: { kind: "status", status: 503 } });
+    assert.equal(await c.headBlob(repo, img.layers[0]!.digest), img.layers[0]!.size);
+    proxy.clear();
+    const html = "<!DOCTYPE html>\n<html><body><h1>502 Bad Gateway</h1></body></html>";
+    proxy.add({ match: (r) => r.url.endsWith("/manifests/t"), action: { kind: "status", status: 502, headers: { "content-type": "text/html" }, body: html } });
+    await assert.rejects(c.getManifest(repo, "t"), (e: RegistryError) => {
+      assert.equal(e.code, "REGISTRY");
+      assert.equal(e.exitCode, 1);
+      assert.equal(e.status, 502);
+      assert.equal(e.message, "unexpected status 502 Bad Gateway (HTML error page) (gave up after 4 tries)");
+      assert.ok(!e.line.includes("\n"));
+      return true;
+    });
+    assert.equal(proxy.log.filter((r) => r.url.endsWith("/manifests/t")).length, 4);
+  } finally {
+    proxy.clear();
+    await c.close();
+  }
+});
+
+test("OCI error JSON: DENIED ⇒ exit 4 naming the registry; TOOMANYREQUESTS; Warning 299 reaches onWarning", async () => {
+  const warnings: string[] = [];
+  const c = newClient({ retries: 0, onWarning: (w) => warnings.push(w) });
+  try {
+    const repo = { registry: proxy.host, repository: "faults/errors" };
+    const img = makeImage([100]);
+    await pushImage(c, repo, "t", img);
+    proxy.clear();
+    const denied = JSON.stringify({ errors: [{ code: "DENIED", message: "requested access to the resource is denied" }] });
+    proxy.add({ match: (r) => r.url.endsWith("/manifests/denied"), action: { kind: "status", status: 403, headers: { "content-type": "application/json" }, body: denied } });
+    await assert.rejects(c.getManifest(repo, "denied"), (e: RegistryError) => {
+      assert.equal(e.code, "DENIED");
+      assert.equal(e.exitCode, 4);
+      assert.match(e.line, new RegExp(`^GET http://${proxy.host}/v2/faults/errors/manifests/denied: DENIED: requested access to the resource is denied \\(access denied by ${proxy.host}\\)$`));
+      return true;
+    });
+    const tmr = JSON.stringify({ errors: [{ code: "TOOMANYREQUESTS", message: "slow down", detail: { limit: 1 } }] });
+    proxy.add({ match: (r) => r.url.endsWith("/manifests/tmr"), action: { kind: "status", status: 429, headers: { "content-type": "application/json" }, body: tmr } });
+    await assert.rejects(c.getManifest(repo, "tmr"), (e: RegistryError) => e.code === "TOOMANYREQUESTS" && /slow down; \{"limit":1\}/.test(e.message));
+    proxy.add({ match: (r) => r.url.endsWith("/manifests/t"), action: { kind: "addHeaders", headers: { warning: '299 - "this repository is deprecated"' } } });
+    await c.getManifest(repo, "t");
+    await c.getManifest(repo, "t");
+    assert.deepEqual(warnings, ["this repository is deprecated"]);
+  } finally {
+    proxy.clear();
+    await c.close();
+  }
+});
+
+test("a 413 on the streamed PATCH switches to chunks honouring OCI-Chunk-Min-Length", async () => {
+  const c = newClient();
+  try {
+    const repo = { registry: proxy.host, repository: "faults/toolarge" };
+    const b = blob(randomBytes(DEFAULT_CHUNK_SIZE + 1_000_000));
+    proxy.clear();
+    proxy.add({ match: (r) => r.method === "PATCH" && !r.headers["content-range"], action: { kind: "status", status: 413 } });
+    let opened = 0;
+    assert.equal(await c.pushBlob(repo, b, async () => (opened++, Readable.from([b.bytes]))), "uploaded");
+    assert.equal(opened, 2);
+    const patches = proxy.log.filter((r) => r.method === "PATCH");
+    assert.deepEqual(patches.map((r) => r.headers["content-range"]), [undefined, `0-${DEFAULT_CHUNK_SIZE - 1}`, `${DEFAULT_CHUNK_SIZE}-${b.size - 1}`]);
+    assert.ok(proxy.log.some((r) => r.method === "DELETE" && r.url.includes("/blobs/uploads/")), "the refused session was deleted");
+    assert.equal(await c.headBlob(repo, b.digest), b.size);
+  } finally {
+    proxy.clear();
+    await c.close();
+  }
+  const chunky = newClient({ chunkSize: 100_000 });
+  try {
+    const repo = { registry: proxy.host, repository: "faults/chunkmin" };
+    const b = blob(randomBytes(700_000));
+    proxy.add({ match: (r) => r.method === "POST", action: { kind: "chunkMin", length: 300_000 } });
+    await chunky.pushBlob(repo, b, Readable.from([b.bytes]));
+    const ranges = proxy.log.filter((r) => r.method === "PATCH").map((r) => r.headers["content-range"]);
+    assert.deepEqual(ranges, ["0-299999", "300000-599999", "600000-699999"]);
+    assert.deepEqual(await collect(await chunky.fetchBlob(repo, b)), b.bytes);
+  } finally {
+    proxy.clear();
+    await chunky.close();
+  }
+});
+
+test("an upload failing mid-way is restarted from a re-opened body; a plain stream is not", async () => {
+  const c = newClient();
+  try {
+    const repo = { registry: proxy.host, repository: "faults/restart" };
+    const b = blob(randomBytes(500_000));
+    proxy.clear();
+    proxy.add({ match: (r) => r.method === "PATCH", times: 1, action: { kind: "status", status: 500 } });
+    let opened = 0;
+    assert.equal(await c.pushBlob(repo, b, async () => (opened++, Readable.from([b.bytes]))), "uploaded");
+    assert.equal(opened, 2);
+    assert.equal(c.stats.uploadRestarts, 1);
+    assert.equal(proxy.log.filter((r) => r.method === "POST").length, 2);
+    assert.equal(proxy.log.filter((r) => r.method === "DELETE").length, 1);
+    proxy.clear();
+    const b2 = blob(randomBytes(1000));
+    proxy.add({ match: (r) => r.method === "PATCH", times: 1, action: { kind: "status", status: 500 } });
+    await assert.rejects(c.pushBlob(repo, b2, Readable.from([b2.bytes])), (e: TcraneError) => e.code === "REGISTRY");
+  } finally {
+    proxy.clear();
+    await c.close();
+  }
+});
+
+test("tags pagination with n=2 over 5 tags, with relative and absolute Link", async () => {
+  const c = newClient();
+  try {
+    const repo = { registry: proxy.host, repository: "faults/tags" };
+    const img = makeImage([10]);
+    for (const t of ["v1", "v2", "v3", "v4", "v5"]) await pushImage(c, repo, t, img);
+    for (const absolute of [false, true]) {
+      proxy.clear();
+      proxy.add({ match: (r) => r.url.includes("/tags/list"), action: { kind: "paginateTags", absolute } });
+      assert.deepEqual(await c.listTags(repo, { pageSize: 2 }), ["v1", "v2", "v3", "v4", "v5"]);
+      const pages = proxy.log.filter((r) => r.url.includes("/tags/list")).map((r) => r.url);
+      assert.deepEqual(pages, [
+        "/v2/faults/tags/tags/list?n=2",
+        "/v2/faults/tags/tags/list?n=2&last=v2",
+        "/v2/faults/tags/tags/list?n=2&last=v4",
+      ]);
+    }
+  } finally {
+    proxy.clear();
+    await c.close();
+  }
+});
+
+test("requests go through HTTP_PROXY / the proxy option as CONNECT tunnels; NO_PROXY bypasses", async () => {
+  const cp = await startConnectProxy();
+  const saved = { ...process.env };
+  try {
+    const repo = { registry: reg.host, repository: "faults/proxied" };
+    const c = newClient({ proxy: { http: cp.url, https: cp.url, noProxy: "" }, connectionsPerHost: 2 });
+    const img = makeImage([1000, 2000, 3000]);
+    await pushImage(c, repo, "t", img);
+    assert.equal((await c.getManifest(repo, "t")).digest, img.manifestDigest);
+    await c.close();
+    assert.ok(cp.connections >= 2, `${cp.connections} tunnels`); // the https probe, then http
+    assert.ok(cp.connections <= 1 + 2 + 1, `${cp.connections} tunnels, bounded by connectionsPerHost`);
+    assert.ok(cp.targets.every((t) => t === reg.host));
+    for (const k of ["http_proxy", "https_proxy", "no_proxy", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY"]) delete process.env[k];
+    process.env.HTTP_PROXY = cp.url;
+    process.env.HTTPS_PROXY = cp.url;
+    const before = cp.connections;
+    const e1 = newClient();
+    assert.equal((await e1.getManifest(repo, "t")).digest, img.manifestDigest);
+    await e1.close();
+    assert.ok(cp.connections > before, "HTTP_PROXY was used");
+    process.env.NO_PROXY = "127.0.0.1";
+    const mid = cp.connections;
+    const e2 = newClient();
+    assert.equal((await e2.getManifest(repo, "t")).digest, img.manifestDigest);
+    await e2.close();
+    assert.equal(cp.connections, mid, "NO_PROXY bypassed the proxy");
+  } finally {
+    for (const k of Object.keys(process.env)) if (!(k in saved)) delete process.env[k];
+    Object.assign(process.env, saved);
+    await cp.stop();
+  }
+});
