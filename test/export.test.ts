@@ -14,10 +14,14 @@ import { digestOf } from "../src/image/digest.js";
 import type { Descriptor } from "../src/image/types.js";
 import { startDistribution, type Distribution } from "./harness/distribution.js";
 import { requireBinary, run, tcrane, tempDir } from "./harness/tools.js";
+import { MemoryStore } from "./helpers/memory.js";
+import { flattenLayers } from "../src/ops/export.js";
+import { TcraneError } from "../src/errors.js";
+import { PassThrough } from "node:stream";
 
 interface Member {
   name: string;
-  type?: "file" | "directory" | "symlink";
+  type?: "file" | "directory" | "symlink" | "link";
   body?: string;
   linkname?: string;
 }
@@ -227,4 +231,61 @@ test("export errors follow the contract: not found 3, bad reference 2, help has 
   const help = await tcrane(["export", "--help"]);
   assert.match(help.stdout, /Examples:/);
   assert.match(help.stdout, /max-bytes/);
+});
+
+/** Flatten gzip layers held in a MemoryStore, in-process; returns the output tar's members. */
+async function flattenInMemory(layers: Member[][], opts: { corrupt?: number; maxEntries?: number } = {}) {
+  const store = new MemoryStore();
+  const descs: Descriptor[] = [];
+  for (const l of layers) {
+    const gz = gzipSync(await layerTar(l));
+    descs.push({ mediaType: "application/vnd.oci.image.layer.v1.tar+gzip", digest: store.add(gz), size: gz.length });
+  }
+  if (opts.corrupt !== undefined) {
+    const d = descs[opts.corrupt]!;
+    const bad = Buffer.from(store.blobs.get(d.digest)!);
+    bad[9] = bad[9] === 3 ? 255 : 3; // the gzip header's OS byte: same size, still inflates, another digest
+    store.corrupt.set(d.digest, bad);
+  }
+  const out = new PassThrough();
+  const chunks: Buffer[] = [];
+  out.on("data", (c: Buffer) => chunks.push(c));
+  const stats = await flattenLayers(store, descs, out, { maxEntries: opts.maxEntries });
+  out.end();
+  return { members: await readTar(Buffer.concat(chunks)), stats };
+}
+
+test("flattenLayers: root opaque, aufs metadata, hard links, a file replacing a directory and back", async () => {
+  const { members, stats } = await flattenInMemory([
+    [{ name: "a/" }, { name: "a/x", body: "x" }, { name: "b", body: "b" }, { name: "c/" }, { name: "c/deep/" }, { name: "c/deep/f", body: "f" }],
+    [{ name: "c", body: "file now" }, { name: "d/" }, { name: "d/target", body: "t" }],
+    [{ name: ".wh..wh..opq" }, { name: ".wh..wh.plnk/" }, { name: ".wh..wh.plnk/1", body: "" }, { name: "d/" }, { name: "d/hard", type: "link", linkname: "./d/target" }, { name: "e", body: "e" }],
+  ]);
+  // the root went opaque in the top layer: nothing of the two lower layers is left
+  assert.deepEqual([...members.keys()].sort(), ["d/", "d/hard", "e"]);
+  assert.equal(members.get("d/hard")!.linkname, "d/target");
+  assert.equal(stats.layers, 3);
+  assert.equal(stats.entries, 3);
+
+  const replaced = await flattenInMemory([
+    [{ name: "c/" }, { name: "c/deep/" }, { name: "c/deep/f", body: "f" }, { name: "keep", body: "k" }],
+    [{ name: "c", body: "file now" }],
+    [{ name: ".wh.c" }, { name: "c/" }, { name: "c/new", body: "n" }],
+  ]);
+  assert.deepEqual([...replaced.members.keys()].sort(), ["c/", "c/new", "keep"]);
+});
+
+test("flattenLayers fails on a corrupt layer, a member escaping the root, and too many paths", async () => {
+  await assert.rejects(
+    flattenInMemory([[{ name: "a", body: "a" }], [{ name: "b", body: "b" }]], { corrupt: 0 }),
+    (e: unknown) => e instanceof TcraneError && e.code === "DIGEST_MISMATCH",
+  );
+  await assert.rejects(
+    flattenInMemory([[{ name: "ok", body: "" }, { name: "../../etc/passwd", body: "x" }]]),
+    (e: unknown) => e instanceof TcraneError && e.code === "CORRUPT_ARCHIVE" && /escapes the root/.test(e.message),
+  );
+  await assert.rejects(
+    flattenInMemory([[{ name: "a", body: "" }, { name: "b", body: "" }, { name: "c", body: "" }]], { maxEntries: 2 }),
+    (e: unknown) => e instanceof TcraneError && /max-entries/.test(e.message),
+  );
 });

@@ -17,11 +17,14 @@ import { parseRepository } from "../src/reference/index.js";
 import { referrersTag } from "../src/registry/referrers.js";
 import { mirror, parseSpec, selectImages, type MirrorReport } from "../src/mirror/index.js";
 import type { Descriptor } from "../src/image/types.js";
+import { summary } from "../cli/commands/mirror.js";
 
-let reg: Distribution;
+let reg: Distribution; // source
+let dst: Distribution; // destination
 let work: { dir: string; cleanup: () => Promise<void> };
 let seed: RegistryClient;
 const H = () => reg.host;
+const D = () => dst.host;
 
 const TAGS = ["0.9.0", "1.0.0", "1.1.0", "1.2.0", "1.2.1", "1.2.1-rc1", "2.0.0", "2.0.1-rc1", "2.1.0", "v2.2.0", "3.0.0", "3.1.0", "3.19", "3.20", "10.0.0", "latest", "stable", "edge", "dev-abc", "2.1.0-rc2"];
 const multi: { index?: Descriptor; arm64?: Descriptor } = {};
@@ -33,7 +36,7 @@ async function put(mem: MemoryStore, root: Descriptor, repo: string, tag?: strin
 }
 
 before(async () => {
-  reg = await startDistribution();
+  [reg, dst] = await Promise.all([startDistribution(), startDistribution()]);
   work = await tempDir("tcrane-mirror-");
   seed = new RegistryClient();
   const mem = new MemoryStore();
@@ -74,14 +77,18 @@ before(async () => {
 after(async () => {
   await seed?.close();
   await reg?.stop();
+  await dst?.stop();
   await work?.cleanup();
 });
 
+/** Sorted tags of a destination repository. */
 async function tagsOf(client: RegistryClient, repo: string): Promise<string[]> {
-  return (await client.listTags(parseRepository(`${H()}/${repo}`))).sort();
+  return (await client.listTags(parseRepository(`${D()}/${repo}`))).sort();
 }
+/** Digest of ref in a destination (`dst/…`) or, with `src/…`, a source repository. */
 async function digestOf(client: RegistryClient, repo: string, ref: string): Promise<string | undefined> {
-  return (await client.headManifest(parseRepository(`${H()}/${repo}`), ref))?.digest;
+  const host = repo.startsWith("src/") ? H() : D();
+  return (await client.headManifest(parseRepository(`${host}/${repo}`), ref))?.digest;
 }
 const writes = (log: string) => (log.match(/"(PUT|POST|PATCH|DELETE) \/v2\//g) ?? []).length;
 
@@ -89,18 +96,18 @@ const filterSpec = () => `
 defaults: { jobs: 4, imageJobs: 3 }
 mirrors:
   - source: ${H()}/src/app
-    repository: ${H()}/dst/regex
+    repository: ${D()}/dst/regex
     include: ['\\d+\\.\\d+\\.\\d+']
     exclude: ['1\\..*']
   - source: ${H()}/src/app
-    repository: ${H()}/dst/semver
+    repository: ${D()}/dst/semver
     semver: ">=2.0.0 <10"
   - source: ${H()}/src/app
-    repository: ${H()}/dst/newest
+    repository: ${D()}/dst/newest
     allTags: true
     newest: 2
   - source: ${H()}/src/app
-    target: ${H()}/mirror
+    target: ${D()}/mirror
     tags: [3.20, latest]
 `;
 const EXPECTED: Record<string, string[]> = {
@@ -114,11 +121,26 @@ test("filters select exactly the expected tags, digests equal; the re-run makes 
   const spec = parseSpec(filterSpec(), "filters.yaml");
   const client = new RegistryClient();
   let report: MirrorReport;
+  let inFlight = 0;
+  let maxInFlight = 0;
+  let imagesAtOnce = 0;
+  let maxImages = 0;
   try {
-    report = await mirror(client, spec);
+    // -j 2 blobs shared by all images, 3 images at once
+    report = await mirror(client, spec, {
+      jobs: 2,
+      onEvent: (e) => {
+        if (e.type === "blob-start") maxInFlight = Math.max(maxInFlight, ++inFlight);
+        if (e.type === "blob-done") inFlight--;
+        if (e.type === "image-start") maxImages = Math.max(maxImages, ++imagesAtOnce);
+        if (e.type === "image-done") imagesAtOnce--;
+      },
+    });
   } finally {
     await client.close();
   }
+  assert.ok(maxInFlight <= 2 && maxInFlight > 0, `blobs in flight: ${maxInFlight}`);
+  assert.ok(maxImages <= 3 && maxImages > 1, `images at once: ${maxImages}`);
   assert.equal(report.copied, 15, JSON.stringify(report.images.filter((i) => i.status !== "copied")));
   assert.equal(report.failed, 0);
   assert.ok(report.bytes > 15 * 16 * 1024, `bytes ${report.bytes}`);
@@ -127,8 +149,9 @@ test("filters select exactly the expected tags, digests equal; the re-run makes 
     for (const t of tags) assert.equal(await digestOf(seed, repo, t), await digestOf(seed, "src/app", t), `${repo}:${t}`);
   }
 
-  const logBefore = reg.logs().length;
-  const again = new RegistryClient();
+  const logBefore = dst.logs().length;
+  const requests: string[] = [];
+  const again = new RegistryClient({ logger: (l) => l.startsWith("--> ") && requests.push(l.slice(4)) });
   let second: MirrorReport;
   try {
     second = await mirror(again, spec);
@@ -138,9 +161,13 @@ test("filters select exactly the expected tags, digests equal; the re-run makes 
   assert.equal(second.upToDate, 15);
   assert.equal(second.copied, 0);
   assert.equal(second.bytes, 0);
-  // one HEAD per side per image; GETs: the /v2/ ping and one tag listing of src/app
-  assert.deepEqual(again.stats.byMethod, { GET: 2, HEAD: 30 });
-  assert.equal(writes(reg.logs().slice(logBefore)), 0, "the registry saw no write");
+  // besides the /v2/ pings: one HEAD per side per image and the one tag listing of src/app
+  const work = requests.filter((r) => !/^GET \S+\/v2\/$/.test(r));
+  assert.equal(work.filter((r) => r.startsWith("HEAD ")).length, 30);
+  assert.deepEqual(work.filter((r) => !r.startsWith("HEAD ")), [`GET http://${H()}/v2/src/app/tags/list?n=1000`]);
+  assert.equal(again.stats.requests, requests.length);
+  assert.deepEqual(Object.keys(again.stats.byMethod).sort(), ["GET", "HEAD"]);
+  assert.equal(writes(dst.logs().slice(logBefore)), 0, "the destination saw no write");
 });
 
 test("selectImages lists the source references a spec selects", async () => {
@@ -159,13 +186,13 @@ test("platforms: one platform copies its image, two build a filtered index; re-r
   const spec = parseSpec(`
 mirrors:
   - source: ${H()}/src/multi:1
-    repository: ${H()}/plat/one
+    repository: ${D()}/plat/one
     platforms: [linux/arm64]
   - source: ${H()}/src/multi:1
-    repository: ${H()}/plat/two
+    repository: ${D()}/plat/two
     platforms: [linux/amd64, linux/arm/v7]
   - source: ${H()}/src/multi:1
-    repository: ${H()}/plat/all
+    repository: ${D()}/plat/all
 `);
   const client = new RegistryClient();
   try {
@@ -173,7 +200,7 @@ mirrors:
     assert.equal(r.copied, 3);
     assert.equal(await digestOf(seed, "plat/one", "1"), multi.arm64!.digest);
     assert.equal(await digestOf(seed, "plat/all", "1"), multi.index!.digest);
-    const two = await seed.getManifest(parseRepository(`${H()}/plat/two`), "1");
+    const two = await seed.getManifest(parseRepository(`${D()}/plat/two`), "1");
     const idx = JSON.parse(two.bytes.toString()) as { manifests: Array<{ platform: { architecture: string } }> };
     assert.deepEqual(idx.manifests.map((m) => m.platform.architecture), ["amd64", "arm"]);
     const again = await mirror(client, spec);
@@ -188,11 +215,11 @@ test("referrers: true carries the cosign .sig tag, the referrers tag-schema inde
   const spec = parseSpec(`
 mirrors:
   - source: ${H()}/src/signed
-    target: ${H()}/ref
+    target: ${D()}/ref
     tags: ["1.0"]
     referrers: true
   - source: ${H()}/src/signed
-    repository: ${H()}/noref/signed
+    repository: ${D()}/noref/signed
     tags: ["1.0"]
 `);
   const client = new RegistryClient();
@@ -214,7 +241,7 @@ test("a mirror aborted mid-run resumes: the re-run copies no blob twice and fini
 defaults: { jobs: 2, imageJobs: 2 }
 mirrors:
   - source: ${H()}/src/big
-    repository: ${H()}/dst/big
+    repository: ${D()}/dst/big
     allTags: true
 `);
   const first = new Set<string>();
@@ -236,7 +263,7 @@ mirrors:
   } finally {
     await client.close();
   }
-  const partial = await seed.listTags(parseRepository(`${H()}/dst/big`)).catch(() => [] as string[]);
+  const partial = await seed.listTags(parseRepository(`${D()}/dst/big`)).catch(() => [] as string[]);
   assert.ok(partial.length < 8, `aborted mid-run (${partial.length} tags arrived)`);
   const second = new Set<string>();
   const again = new RegistryClient();
@@ -259,31 +286,32 @@ async function specFile(name: string, text: string): Promise<string> {
 }
 
 test("CLI --dry-run prints the plan and writes nothing", async () => {
-  const p = await specFile("dry.yaml", `mirrors:\n  - source: ${H()}/src/app\n    repository: ${H()}/dry/app\n    tags: ["1.0.0", "2.0.0"]\n  - source: ${H()}/src/app\n    repository: ${H()}/dst/newest\n    tags: ["10.0.0"]\n`);
-  const before = reg.logs().length;
+  const p = await specFile("dry.yaml", `mirrors:\n  - source: ${H()}/src/app\n    repository: ${D()}/dry/app\n    tags: ["1.0.0", "2.0.0"]\n  - source: ${H()}/src/app\n    repository: ${D()}/dst/newest\n    tags: ["10.0.0"]\n`);
+  const before = dst.logs().length;
   const r = await tcrane(["mirror", "--dry-run", p]);
   assert.equal(r.code, 0, r.stderr);
   const lines = r.stdout.trim().split("\n");
   assert.deepEqual(lines.map((l) => l.split(/\s{2,}|\s(?=\S+ -> )/)[0]!.trim()).sort(), ["copy", "copy", "up to date"].sort());
-  assert.match(r.stdout, new RegExp(`copy\\s+${H()}/src/app:1\\.0\\.0 -> ${H()}/dry/app:1\\.0\\.0`));
+  assert.match(r.stdout, new RegExp(`copy\\s+${H()}/src/app:1\\.0\\.0 -> ${D()}/dry/app:1\\.0\\.0`));
   assert.match(r.stderr, /mirror \(dry run\): 2 to copy, 1 up to date, 0 failed/);
-  assert.equal(writes(reg.logs().slice(before)), 0);
-  await assert.rejects(seed.listTags(parseRepository(`${H()}/dry/app`)), (e: unknown) => (e as { code?: string }).code === "NOT_FOUND");
+  assert.equal(writes(dst.logs().slice(before)), 0);
+  await assert.rejects(seed.listTags(parseRepository(`${D()}/dry/app`)), (e: unknown) => (e as { code?: string }).code === "NOT_FOUND");
 });
 
 test("CLI --keep-going copies the rest past a missing image and exits 1; --json is the full report", async () => {
-  const text = `mirrors:\n  - source: ${H()}/src/app\n    repository: ${H()}/kg/app\n    tags: ["1.0.0", "no-such-tag", "2.0.0"]\n`;
-  const p = await specFile("kg.yaml", text);
+  const text = `mirrors:\n  - source: ${H()}/src/app\n    repository: ${D()}/kg/app\n    tags: ["1.0.0", "no-such-tag", "2.0.0"]\n`;
+  const missingRepo = `  - source: ${H()}/src/none\n    repository: ${D()}/kg/none\n    allTags: true\n`;
+  const p = await specFile("kg.yaml", text + missingRepo);
   const r = await tcrane(["mirror", "--keep-going", "--json", p]);
   assert.equal(r.code, 1, r.stderr);
+  assert.ok(r.stdout.trim().startsWith("{"), `stdout: ${r.stdout}\nstderr: ${r.stderr}`);
   const report = JSON.parse(r.stdout) as MirrorReport;
   assert.equal(report.copied, 2);
-  assert.equal(report.failed, 1);
-  const bad = report.images.find((i) => i.status === "failed")!;
-  assert.equal(bad.source, `${H()}/src/app:no-such-tag`);
-  assert.equal(bad.error?.code, "NOT_FOUND");
-  assert.match(r.stderr, /mirror: 2 copied, 0 up to date, 1 failed/);
-  assert.match(r.stderr, /tcrane: .*kg\.yaml: 1 of 3 images failed/);
+  assert.equal(report.failed, 2);
+  const bad = report.images.filter((i) => i.status === "failed").sort((a, b) => a.source.localeCompare(b.source));
+  assert.deepEqual(bad.map((b) => [b.source, b.error?.code]), [[`${H()}/src/app:no-such-tag`, "NOT_FOUND"], [`${H()}/src/none`, "NOT_FOUND"]]);
+  assert.match(r.stderr, /mirror: 2 copied, 0 up to date, 2 failed, [\d.]+ KiB in [\d.]+ s/);
+  assert.match(r.stderr, /tcrane: .*kg\.yaml: 2 of 4 images failed/);
   assert.deepEqual(await tagsOf(seed, "kg/app"), ["1.0.0", "2.0.0"]);
   // without --keep-going the first failure stops the run with its own exit status (3: not found)
   const p2 = await specFile("kg2.yaml", text.replace("kg/app", "kg2/app"));
@@ -293,10 +321,27 @@ test("CLI --keep-going copies the rest past a missing image and exits 1; --json 
 });
 
 test("CLI spec errors exit 2 and name file:line:col before any request", async () => {
-  const p = await specFile("bad.yaml", `mirrors:\n  - source: ${H()}/src/app\n    repository: ${H()}/x/app\n    semver: ">=banana"\n`);
-  const before = reg.logs().length;
+  const p = await specFile("bad.yaml", `mirrors:\n  - source: ${H()}/src/app\n    repository: ${D()}/x/app\n    semver: ">=banana"\n`);
+  const before = reg.logs().length + dst.logs().length;
   const r = await tcrane(["mirror", p]);
   assert.equal(r.code, 2);
   assert.equal(r.stderr.trim(), `tcrane: ${p}:4:13: mirrors[0].semver: invalid range ">=banana"`);
-  assert.equal(reg.logs().length, before, "no request reached the registry");
+  assert.equal(reg.logs().length + dst.logs().length, before, "no request reached a registry");
+});
+
+test("a client that exposes rateLimit(registry) gets its source registries' limits into the report and summary", async () => {
+  class HubLike extends RegistryClient {
+    rateLimit(registry: string) {
+      return registry === H() ? { limit: 100, remaining: 42, windowSeconds: 21600 } : undefined;
+    }
+  }
+  const client = new HubLike();
+  try {
+    const r = await mirror(client, parseSpec(`mirrors:\n  - source: ${H()}/src/app:stable\n    repository: ${D()}/rl/app\n`));
+    assert.equal(r.copied, 1);
+    assert.deepEqual(r.rateLimits, [{ registry: H(), limit: 100, remaining: 42, windowSeconds: 21600 }]);
+    assert.match(summary(r), new RegExp(`^mirror: 1 copied, 0 up to date, 0 failed, .* s; ${H()} rate limit: 42/100 pulls left$`));
+  } finally {
+    await client.close();
+  }
 });

@@ -305,3 +305,24 @@ test("docker-archive sink: abort leaves nothing behind and keeps an existing fil
     await cleanup();
   }
 });
+
+test("docker-archive source: compressed layers without a usable digest in their name are hashed once", async () => {
+  const { dir, cleanup } = await tempDir();
+  try {
+    const img = await makeImage({ layers: 2 });
+    const hex = (d: string) => d.slice(7);
+    const p = join(dir, "names.tar");
+    // layer 0: gzip bytes under a name encoding its diff_id; layer 1: gzip bytes under a plain name
+    await writeTar(p, [
+      { name: `${hex(img.configDesc.digest)}.json`, data: img.config },
+      { name: `${hex(img.layers[0]!.diffId)}.tar`, data: img.layerBlobs[0]! },
+      { name: "l1/layer.tar", data: img.layerBlobs[1]! },
+      { name: "manifest.json", data: JSON.stringify([{ Config: `${hex(img.configDesc.digest)}.json`, RepoTags: ["x:1"], Layers: [`${hex(img.layers[0]!.diffId)}.tar`, "l1/layer.tar"] }]) },
+    ]);
+    const src = await openDockerArchiveSource(p);
+    assertSame(await validate(src, await src.resolve("x:1")), img, false);
+    await src.close();
+  } finally {
+    await cleanup();
+  }
+});

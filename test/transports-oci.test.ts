@@ -189,14 +189,17 @@ test("oci-archive sink: dockerManifest lists tagged single-platform images with 
     await sink.tag({ ...a.manifestDesc, annotations: { "io.containerd.image.name": "docker.io/library/busybox:1" } }, "docker.io/library/busybox:1");
     await sink.tag(a.manifestDesc, "example.com/x/y:2");
     await sink.tag(index.desc, "example.com/multi:1");
+    const c = await makeImage({ layers: 1 });
+    await pushImage(sink, c, "v9"); // a bare ref.name is a tag, not an image name: no RepoTag
     await sink.commit();
     const idx = await TarIndex.build(p);
     const hex = (d: string) => `blobs/sha256/${d.slice(7)}`;
     assert.deepEqual(JSON.parse((await idx.readFile("manifest.json")).toString()), [
       { Config: hex(a.configDesc.digest), RepoTags: ["busybox:1", "example.com/x/y:2"], Layers: a.layerDescs.map((l) => hex(l.digest)) },
+      { Config: hex(c.configDesc.digest), RepoTags: null, Layers: c.layerDescs.map((l) => hex(l.digest)) },
     ]);
     assert.deepEqual(JSON.parse((await idx.readFile("oci-layout")).toString()), { imageLayoutVersion: "1.0.0" });
-    assert.equal(JSON.parse((await idx.readFile("index.json")).toString()).manifests.length, 3);
+    assert.equal(JSON.parse((await idx.readFile("index.json")).toString()).manifests.length, 4);
   } finally {
     await cleanup();
   }
@@ -299,6 +302,42 @@ test("untagged roots pushed into a layout or an oci-archive become unnamed index
     const os = await openOciArchiveSource(p);
     assert.equal((await os.resolve()).digest, a.manifestDesc.digest);
     await os.close();
+  } finally {
+    await cleanup();
+  }
+});
+
+test("two processes writing one layout at once both keep their entries (index.json.lock)", async () => {
+  const { dir, cleanup } = await tempDir();
+  try {
+    const { spawn } = await import("node:child_process");
+    const dist = new URL("..", import.meta.url).pathname;
+    const script = join(dir, "writer.mjs");
+    const layout = join(dir, "layout");
+    await writeFile(
+      script,
+      `import { makeImage, pushImage } from ${JSON.stringify(`${dist}test/fixtures/archives.js`)};
+import { createOciLayoutSink } from ${JSON.stringify(`${dist}src/transports/oci-layout.js`)};
+const [dir, prefix] = process.argv.slice(2);
+for (let i = 0; i < 8; i++) {
+  const img = await makeImage({ layers: 1 });
+  const sink = await createOciLayoutSink(dir);
+  await pushImage(sink, img, prefix + i);
+  await sink.commit();
+}
+`,
+    );
+    const runOne = (prefix: string) =>
+      new Promise<number>((resolve, reject) => {
+        const p = spawn(process.execPath, [script, layout, prefix], { stdio: "inherit" });
+        p.on("error", reject);
+        p.on("close", (c) => resolve(c ?? -1));
+      });
+    assert.deepEqual(await Promise.all([runOne("a"), runOne("b"), runOne("c")]), [0, 0, 0]);
+    const idx = JSON.parse(await readFile(join(layout, "index.json"), "utf8")) as ImageIndex;
+    const names = idx.manifests.map((m) => m.annotations?.["org.opencontainers.image.ref.name"]).sort();
+    assert.equal(names.length, 24);
+    assert.deepEqual(names, ["a", "b", "c"].flatMap((x) => Array.from({ length: 8 }, (_, i) => `${x}${i}`)).sort());
   } finally {
     await cleanup();
   }

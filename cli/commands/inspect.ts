@@ -8,8 +8,8 @@ import { printResult } from "../output.js";
 
 interface Args extends GlobalArgs {
   image: string;
-  raw: boolean;
-  config: boolean;
+  raw?: boolean;
+  config?: boolean;
   "no-tags": boolean;
 }
 
@@ -19,8 +19,8 @@ const command: CommandModule<GlobalArgs, Args> = {
   builder: (y) =>
     y
       .positional("image", { type: "string", demandOption: true, describe: "REF, docker://REF, docker-archive:PATH[:REF], oci:DIR[:NAME], oci-archive:PATH[:NAME]" })
-      .option("raw", { type: "boolean", default: false, describe: "Print the raw manifest instead" })
-      .option("config", { type: "boolean", default: false, describe: "Print the raw config instead" })
+      .option("raw", { type: "boolean", describe: "Print the raw manifest instead" })
+      .option("config", { type: "boolean", describe: "Print the raw config instead" })
       .option("no-tags", { alias: "n", type: "boolean", default: false, describe: "Do not list the repository's tags" })
       .conflicts("raw", "config")
       .example("$0 inspect localhost:5000/app:1", "JSON summary")

@@ -30,7 +30,7 @@ const serve: CommandModule<GlobalArgs, ServeArgs> = {
       .implies("tls-cert", "tls-key")
       .implies("tls-key", "tls-cert")
       .example("$0 registry serve --address 127.0.0.1:5000 --dir ./registry", "Serve a registry persisted in ./registry")
-      .example("PORT=$($0 registry serve --from ./bundle | head -1)", "Serve an air-gap bundle read-only; stdout is HOST:PORT") as never,
+      .example("ADDR=$($0 registry serve --from ./bundle | head -1)", "Serve an air-gap bundle read-only; stdout is HOST:PORT") as never,
   handler: async (argv) => {
     const reg = await startRegistry({
       address: argv.address,

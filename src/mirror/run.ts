@@ -6,6 +6,7 @@
  * (the engine skips the blobs already there). Referrers (OCI referrers API) and cosign-style tags
  * (`sha256-<hex>`, `.sig`, `.att`, `.sbom`) are carried when the entry asks for them.
  */
+import { setMaxListeners } from "node:events";
 import pLimit from "p-limit";
 import { TcraneError, toTcraneError } from "../errors.js";
 import { isIndex } from "../image/mediatypes.js";
@@ -19,6 +20,7 @@ import type { EventListener } from "../transfer/events.js";
 import { OverlaySource } from "../transports/overlay.js";
 import { RegistryTarget } from "../transports/registry.js";
 import type { Source } from "../transports/types.js";
+import { ClaimingSink, type RepoClaims } from "./claims.js";
 import { planMirror, type PlanItem } from "./plan.js";
 import type { MirrorSpec } from "./spec.js";
 
@@ -97,6 +99,8 @@ export async function mirror(client: RegistryClient, spec: MirrorSpec, opts: Mir
   if (opts.signal?.aborted) onOuterAbort();
   opts.signal?.addEventListener("abort", onOuterAbort, { once: true });
   const signal = stop.signal;
+  setMaxListeners(0, signal); // one listener per request in flight
+  const shared: Shared = { claims: new Map(), images: new Map() };
   const blobLimit = pLimit(Math.max(1, opts.jobs ?? spec.defaults.jobs ?? DEFAULT_JOBS));
   const imageLimit = pLimit(Math.max(1, opts.imageJobs ?? spec.defaults.imageJobs ?? DEFAULT_IMAGE_JOBS));
   const images: ImageOutcome[] = [];
@@ -112,7 +116,9 @@ export async function mirror(client: RegistryClient, spec: MirrorSpec, opts: Mir
     const plan = await planMirror(spec, client, { signal, failFast: !keepGoing });
     for (const f of plan.failures) {
       fail(f.error);
-      images.push({ entry: f.entry, kind: "image", source: f.source, destination: "", status: "failed", bytes: 0, seconds: 0, error: { code: f.error.code, message: f.error.line } });
+      const o: ImageOutcome = { entry: f.entry, kind: "image", source: f.source, destination: "", status: "failed", bytes: 0, seconds: 0, error: { code: f.error.code, message: f.error.line } };
+      images.push(o);
+      opts.onImage?.(o);
     }
     const tagLists = new Map<string, Promise<Set<string>>>();
     for (const [k, v] of plan.listed) tagLists.set(k, Promise.resolve(new Set(v)));
@@ -126,24 +132,29 @@ export async function mirror(client: RegistryClient, spec: MirrorSpec, opts: Mir
     };
     const claimed = new Set<string>(plan.items.map((i) => i.destination.name));
 
-    const record = (o: ImageOutcome) => {
+    // the report lists images in plan order, each image's referrers after it
+    const rank = new Map<ImageOutcome, number>();
+    const record = (o: ImageOutcome, pos: number) => {
       images.push(o);
+      rank.set(o, pos);
       opts.onImage?.(o);
     };
-    const one = async (item: PlanItem, kind: ImageOutcome["kind"], root?: Descriptor): Promise<string | undefined> => {
+    const one = async (item: PlanItem, pos: number, kind: ImageOutcome["kind"], root?: Descriptor): Promise<string | undefined> => {
       const t0 = Date.now();
       try {
-        const r = await mirrorImage(client, item, { ...opts, signal, limit: blobLimit, root });
-        record({ entry: item.entry, kind, source: item.source.name, destination: r.destination, status: r.status, digest: r.digest, bytes: r.bytes, seconds: (Date.now() - t0) / 1000 });
+        const r = await mirrorImage(client, item, { ...opts, signal, limit: blobLimit, root, shared });
+        record({ entry: item.entry, kind, source: item.source.name, destination: r.destination, status: r.status, digest: r.digest, bytes: r.bytes, seconds: (Date.now() - t0) / 1000 }, pos);
         return r.sourceDigest;
       } catch (e) {
         const err = fail(e);
-        record({ entry: item.entry, kind, source: item.source.name, destination: item.destination.name, status: "failed", bytes: 0, seconds: (Date.now() - t0) / 1000, error: { code: err.code, message: err.line } });
+        record({ entry: item.entry, kind, source: item.source.name, destination: item.destination.name, status: "failed", bytes: 0, seconds: (Date.now() - t0) / 1000, error: { code: err.code, message: err.line } }, pos);
         return undefined;
       }
     };
 
-    const referrersOf = async (item: PlanItem, digest: string): Promise<void> => {
+    const referrersOf = async (item: PlanItem, pos: number, digest: string): Promise<void> => {
+      let n = 0;
+      const next = () => pos + ++n / 1e4;
       const base = { entry: item.entry, platforms: "all" as const, referrers: false };
       const jobs: Array<Promise<unknown>> = [];
       try {
@@ -152,7 +163,7 @@ export async function mirror(client: RegistryClient, spec: MirrorSpec, opts: Mir
           const dst = withDigest(item.destination, d.digest);
           if (claimed.has(dst.name)) continue;
           claimed.add(dst.name);
-          jobs.push(one({ ...base, source: withDigest(item.source, d.digest), destination: dst }, "referrer", d));
+          jobs.push(one({ ...base, source: withDigest(item.source, d.digest), destination: dst }, next(), "referrer", d));
         }
         const tags = await sourceTags(item.source);
         const stem = referrersTag(digest);
@@ -161,24 +172,25 @@ export async function mirror(client: RegistryClient, spec: MirrorSpec, opts: Mir
           const dst = withTag(item.destination, t);
           if (claimed.has(dst.name)) continue;
           claimed.add(dst.name);
-          jobs.push(one({ ...base, source: withTag(item.source, t), destination: dst }, "referrer"));
+          jobs.push(one({ ...base, source: withTag(item.source, t), destination: dst }, next(), "referrer"));
         }
       } catch (e) {
         const err = fail(e);
-        record({ entry: item.entry, kind: "referrer", source: `${item.source.context}@${digest} (referrers)`, destination: item.destination.context, status: "failed", bytes: 0, seconds: 0, error: { code: err.code, message: err.line } });
+        record({ entry: item.entry, kind: "referrer", source: `${item.source.context}@${digest} (referrers)`, destination: item.destination.context, status: "failed", bytes: 0, seconds: 0, error: { code: err.code, message: err.line } }, next());
       }
       await Promise.all(jobs);
     };
 
     await Promise.all(
-      plan.items.map((item) =>
+      plan.items.map((item, i) =>
         imageLimit(async () => {
           if (signal.aborted) return; // interrupted, or stopped by a failure without keepGoing
-          const digest = await one(item, "image");
-          if (digest && item.referrers) await referrersOf(item, digest);
+          const digest = await one(item, i, "image");
+          if (digest && item.referrers) await referrersOf(item, i, digest);
         }),
       ),
     );
+    images.sort((a, b) => (rank.get(a) ?? -1) - (rank.get(b) ?? -1));
   } catch (e) {
     fail(e);
   } finally {
@@ -207,6 +219,14 @@ export async function mirror(client: RegistryClient, spec: MirrorSpec, opts: Mir
   };
 }
 
+/** State shared by the concurrent copies of one run. */
+interface Shared {
+  /** Blob claims per destination repository (see claims.ts). */
+  claims: Map<string, RepoClaims>;
+  /** Copies in flight by `destination-repository@root-digest`: the same image under another tag waits for it. */
+  images: Map<string, Promise<unknown>>;
+}
+
 /** Result of mirroring one image. */
 interface ImageResult {
   status: Exclude<ImageStatus, "failed">;
@@ -223,7 +243,7 @@ interface ImageResult {
 async function mirrorImage(
   client: RegistryClient,
   item: PlanItem,
-  o: MirrorOptions & { signal: AbortSignal; limit: ReturnType<typeof pLimit>; root?: Descriptor },
+  o: MirrorOptions & { signal: AbortSignal; limit: ReturnType<typeof pLimit>; root?: Descriptor; shared: Shared },
 ): Promise<ImageResult> {
   const signal = o.signal;
   const src = new RegistryTarget(client, item.source);
@@ -241,15 +261,28 @@ async function mirrorImage(
   const base = { destination, digest: root.digest, sourceDigest: sourceRoot.digest };
   if (have?.digest === root.digest) return { ...base, status: "up-to-date", bytes: 0 };
   if (o.dryRun) return { ...base, status: "would-copy", bytes: 0 };
-  const r = await copyDescriptor(source, root, dst, {
+  // The same image under another tag is being copied into this repository: let it finish (then
+  // this copy only tags), so the registry never commits the same blobs twice at once.
+  const key = `${item.destination.context}@${root.digest}`;
+  for (let p = o.shared.images.get(key); p; p = o.shared.images.get(key)) await p.catch(() => undefined);
+  let claims = o.shared.claims.get(item.destination.context);
+  if (!claims) o.shared.claims.set(item.destination.context, (claims = new Map()));
+  const sink = new ClaimingSink(dst, claims);
+  const job = copyDescriptor(source, root, sink, {
     tags: tag ? [tag] : [],
     limit: o.limit,
     skipUpToDate: false,
     signal,
     onEvent: o.onEvent,
     allowNondistributable: o.allowNondistributable,
-  });
-  return { ...base, digest: r.descriptor.digest, status: "copied", bytes: r.bytes };
+  }).finally(() => sink.release());
+  o.shared.images.set(key, job);
+  try {
+    const r = await job;
+    return { ...base, digest: r.descriptor.digest, status: "copied", bytes: r.bytes };
+  } finally {
+    if (o.shared.images.get(key) === job) o.shared.images.delete(key);
+  }
 }
 
 /** The root to copy for a platform list: the one matching image, or an index of the matching ones. */

@@ -248,7 +248,7 @@ export function parseSpec(text: string, file = "mirror.yaml"): MirrorSpec {
   const defaults: MirrorDefaults = { platforms: "all", referrers: false };
   const d = top.get("defaults");
   if (d) {
-    const f = c.fields(d.value, "defaults", DEFAULT_KEYS);
+    const f = c.fields(d.value ?? d.key, "defaults", DEFAULT_KEYS);
     for (const [k, { value }] of f) {
       const p = `defaults.${k}`;
       if (k === "jobs" || k === "imageJobs") defaults[k] = c.integer(value, p, 1);

@@ -184,7 +184,8 @@ async function flattenLayer(
       const h = entry.header;
       const p = clean(h.name, what);
       const base = p === undefined ? "" : posix.basename(p);
-      if (p === undefined || base.startsWith(WH) || hidden(state, p) || !isWritableType(h.type)) {
+      // `.wh..wh.*` at the root is aufs metadata (e.g. `.wh..wh.plnk/`), never part of the filesystem.
+      if (p === undefined || base.startsWith(WH) || p.startsWith(META) || hidden(state, p) || !isWritableType(h.type)) {
         if (p !== undefined && base === OPQ) pending.push([posix.dirname(p), OPAQUE]);
         else if (p !== undefined && base.startsWith(WH) && !base.startsWith(META)) pending.push([posix.join(posix.dirname(p), base.slice(WH.length)), EXACT | SUBTREE]);
         entry.resume();
@@ -309,7 +310,11 @@ export async function exportImage(ctx: TransportContext, image: string, output: 
   try {
     const img = await resolveImageFrom(opened, { platform: opts.platform, signal: opts.signal });
     if (output === "-") {
-      const stats = await flattenLayers(opened.source, img.manifest.layers, opts.stdout ?? process.stdout, opts);
+      const stats = await flattenLayers(opened.source, img.manifest.layers, opts.stdout ?? process.stdout, opts).catch((e: unknown) => {
+        const cause = (e as { cause?: { code?: string } }).cause;
+        if (cause?.code === "EPIPE") throw new TcraneError("IO", "the reader closed the output before the export finished", { what: "stdout", cause: e });
+        throw e;
+      });
       return { ...stats, digest: img.descriptor.digest };
     }
     const tmp = join(dirname(output), `.${basename(output)}.tcrane-${process.pid}-${Date.now()}.tmp`);

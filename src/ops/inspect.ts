@@ -59,20 +59,18 @@ export async function inspect(ctx: TransportContext, image: string, opts: Inspec
     const ref = os.place.reference;
     const name = ref ? ref.context : os.place.raw;
     const wanted = opts.platform === "all" ? undefined : opts.platform;
-    if (!wanted) {
-      const root = await fetchManifestFrom(os, { signal: opts.signal });
-      if (isIndex(root.descriptor.mediaType)) {
-        const parsed = parseAnyManifest(root.bytes, root.descriptor.mediaType, root.descriptor.digest);
-        if (parsed.kind !== "index") throw new TcraneError("MALFORMED", "expected an index", { what: root.descriptor.digest });
-        return {
-          Name: name,
-          Digest: root.descriptor.digest,
-          MediaType: root.descriptor.mediaType,
-          Manifests: parsed.value.manifests.map((m) => ({ Digest: m.digest, Platform: m.platform ?? null })),
-        } satisfies InspectIndex;
-      }
+    const root = await fetchManifestFrom(os, { signal: opts.signal });
+    if (!wanted && isIndex(root.descriptor.mediaType)) {
+      const parsed = parseAnyManifest(root.bytes, root.descriptor.mediaType, root.descriptor.digest);
+      if (parsed.kind !== "index") throw new TcraneError("MALFORMED", "expected an index", { what: root.descriptor.digest });
+      return {
+        Name: name,
+        Digest: root.descriptor.digest,
+        MediaType: root.descriptor.mediaType,
+        Manifests: parsed.value.manifests.map((m) => ({ Digest: m.digest, Platform: m.platform ?? null })),
+      } satisfies InspectIndex;
     }
-    const img = await resolveImageFrom(os, { platform: wanted, signal: opts.signal });
+    const img = await resolveImageFrom(os, { platform: wanted, signal: opts.signal }, root);
     const configBytes = await readManifest(os.source, img.manifest.config, opts.signal);
     const config = parseConfig(configBytes, img.manifest.config.digest);
     let tags: string[] = [];

@@ -83,10 +83,17 @@ export interface ResolvedImage extends FetchedManifest {
   manifest: ImageManifest;
 }
 
-/** Resolve an opened place to one image manifest (index ⇒ the platform's child, default linux/amd64, as crane). */
-export async function resolveImageFrom(os: OpenedSource, opts: LookOptions = {}): Promise<ResolvedImage> {
+/**
+ * Resolve an opened place to one image manifest (index ⇒ the platform's child, default
+ * linux/amd64, as crane). `fetched`: the root already read by fetchManifestFrom (saves a request).
+ */
+export async function resolveImageFrom(os: OpenedSource, opts: LookOptions = {}, fetched?: FetchedManifest): Promise<ResolvedImage> {
   const platform = opts.platform === undefined || opts.platform === "all" ? DEFAULT_PLATFORM : opts.platform;
-  const m = await fetchManifestFrom(os, { ...opts, platform });
+  let m = fetched ?? (await fetchManifestFrom(os, { ...opts, platform }));
+  if (isIndex(m.descriptor.mediaType)) {
+    const child = selectManifest(parseIndexBytes(m.bytes, m.descriptor), platform, os.place.raw);
+    m = { ...m, bytes: await readManifest(os.source, child, opts.signal), descriptor: child };
+  }
   const parsed = parseAnyManifest(m.bytes, m.descriptor.mediaType, m.descriptor.digest);
   if (parsed.kind !== "manifest") throw new TcraneError("MALFORMED", "expected an image manifest inside the index", { what: m.descriptor.digest });
   return { ...m, manifest: parsed.value };

@@ -8,7 +8,7 @@ import { TcraneError, VerificationError, toTcraneError } from "../errors.js";
 import { parseDigest, verifier } from "../image/digest.js";
 import { redactUrl } from "../redact.js";
 import { scope } from "../reference/index.js";
-import { backoffDelay, isRetryableError, sleep, type BackoffOptions } from "./retry.js";
+import { abortError, backoffDelay, isRetryableError, sleep, type BackoffOptions } from "./retry.js";
 import { discard, header, type Response, type Transport } from "./transport.js";
 
 /** A repository on a registry (a parsed Reference satisfies it). */
@@ -96,7 +96,7 @@ export async function fetchBlob(
           return;
         } catch (err) {
           discard(res.body);
-          if (signal?.aborted) throw toTcraneError(signal.reason ?? err);
+          if (signal?.aborted) throw abortError(signal, err);
           if (!isRetryableError(err) || resumes >= opts.retries) {
             const e = toTcraneError(err);
             throw new TcraneError("NETWORK", `${e.message} after ${received} bytes${resumes ? ` and ${resumes} resumes` : ""}`, {

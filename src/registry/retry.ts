@@ -73,16 +73,23 @@ export function backoffDelay(attempt: number, retryAfterMs: number | undefined, 
   return Math.round(raw * (0.5 + Math.random() * 0.5));
 }
 
+/** The error thrown when a caller's AbortSignal fired: always ABORTED (exit 1), keeping the reason. */
+export function abortError(signal: AbortSignal | undefined, cause?: unknown): TcraneError {
+  const reason = signal?.reason ?? cause;
+  if (reason instanceof TcraneError && reason.code === "ABORTED") return reason;
+  return new TcraneError("ABORTED", "interrupted", { cause: reason });
+}
+
 /** Sleep `ms`, rejecting with an ABORTED error when `signal` fires. */
 export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
     if (signal?.aborted) {
-      reject(new TcraneError("ABORTED", "interrupted", { cause: signal.reason }));
+      reject(abortError(signal));
       return;
     }
     const onAbort = () => {
       clearTimeout(t);
-      reject(new TcraneError("ABORTED", "interrupted", { cause: signal?.reason }));
+      reject(abortError(signal));
     };
     const t = setTimeout(() => {
       signal?.removeEventListener("abort", onAbort);

@@ -157,6 +157,7 @@ export class Authenticator {
     cred: Credential | undefined,
     signal?: AbortSignal,
   ): Promise<CachedToken> {
+    signal?.throwIfAborted();
     const now = Date.now();
     const list = (this.tokens.get(registry) ?? []).filter((t) => t.expiresAt > now);
     this.tokens.set(registry, list);
@@ -165,7 +166,8 @@ export class Authenticator {
     const key = `${registry}\u0000${scopeKey(scopes)}`;
     let p = this.inflight.get(key);
     if (!p) {
-      p = this.fetchToken(registry, auth, scopes, cred, signal).then((t) => {
+      // shared by every concurrent caller, so one caller's abort must not fail the others
+      p = this.fetchToken(registry, auth, scopes, cred).then((t) => {
         this.tokens.get(registry)?.push(t) ?? this.tokens.set(registry, [t]);
         return t;
       });
@@ -230,7 +232,6 @@ export class Authenticator {
       if (service !== undefined) url.searchParams.set("service", service);
       const headers: Record<string, string> = {};
       if (cred?.username !== undefined && cred.password !== undefined) headers.authorization = basic(cred.username, cred.password);
-      else if (identity) headers.authorization = basic(cred?.username ?? "<token>", identity);
       this.onTokenRequest();
       res = await this.send({ method: "GET", url, headers, signal });
     }

@@ -12,8 +12,9 @@ import { redactText, redactUrl } from "../redact.js";
 import { allowsHttpFallback } from "../reference/index.js";
 import { mergeScopes, parseChallenges, pickChallenge, scopesCover, splitScopes } from "./challenge.js";
 import { registryError, ERROR_BODY_LIMIT } from "./errors.js";
+import type { Credential, Keychain } from "../auth/types.js";
 import type { DispatcherPool } from "./http.js";
-import { backoffDelay, gaveUp, isRetryableError, parseRetryAfter, RETRYABLE_STATUS, sleep, type BackoffOptions } from "./retry.js";
+import { abortError, backoffDelay, gaveUp, isRetryableError, parseRetryAfter, RETRYABLE_STATUS, sleep, type BackoffOptions } from "./retry.js";
 import { Authenticator, type Authorization, type RegistryAuth } from "./token.js";
 
 /** Counters for tests and benchmarks. */
@@ -50,6 +51,8 @@ export interface SendInit {
   redirect?: boolean;
   /** Allow retries (default true; a stream body without `reopen` is never retried). */
   retry?: boolean;
+  /** Hand back any final status instead of throwing (after retries); used for token requests. */
+  anyStatus?: boolean;
   signal?: AbortSignal;
 }
 
@@ -119,14 +122,14 @@ export class Transport {
   private readonly pings = new Map<string, Promise<RegistryAuth>>();
   private readonly warned = new Set<string>();
 
-  constructor(pool: DispatcherPool, opts: TransportOptions, auth: ConstructorParameters<typeof Authenticator>[0] extends infer A ? Omit<A & object, "send" | "onTokenRequest"> : never) {
+  constructor(pool: DispatcherPool, opts: TransportOptions, auth: { keychain?: Keychain; credentials?: Credential }) {
     this.pool = pool;
     this.opts = opts;
     this.auth = new Authenticator({
       ...auth,
       onTokenRequest: () => this.stats.tokenRequests++,
       send: async (init) => {
-        const res = await this.send({ method: init.method, url: init.url, headers: init.headers, body: init.body, ok: [], signal: init.signal, anyStatus: true } as SendInit & { anyStatus: boolean });
+        const res = await this.send({ method: init.method, url: init.url, headers: init.headers, body: init.body, ok: [], signal: init.signal, anyStatus: true });
         return { status: res.status, headers: res.headers, text: await readText(res.body, 1 << 20) };
       },
     });
@@ -151,7 +154,7 @@ export class Transport {
 
   private async doPing(registry: string, signal?: AbortSignal): Promise<RegistryAuth> {
     const schemes: ("https" | "http")[] = allowsHttpFallback(registry, this.opts.insecure) ? ["https", "http"] : ["https"];
-    let lastErr: unknown;
+    let firstErr: unknown;
     for (const scheme of schemes) {
       const url = new URL(`${scheme}://${apiHost(registry)}/v2/`);
       let res: Response;
@@ -159,7 +162,10 @@ export class Transport {
         // a failing https attempt that may fall back to http is not retried
         res = await this.send({ method: "GET", url, ok: [200, 401], signal, retry: scheme === schemes[schemes.length - 1] });
       } catch (err) {
-        lastErr = err;
+        // an https server answering the http fallback (Go: 400 "Client sent an HTTP request to an
+        // HTTPS server") means https's failure (e.g. an unknown CA) is the real story
+        if (firstErr && err instanceof RegistryError && err.status === 400) throw toTcraneError(firstErr);
+        firstErr ??= err;
         if (err instanceof TcraneError && err.code !== "NETWORK") throw err;
         continue;
       }
@@ -171,7 +177,7 @@ export class Transport {
       await res.body.dump();
       return { scheme, challenge: pickChallenge(challenges) };
     }
-    throw toTcraneError(lastErr);
+    throw toTcraneError(firstErr);
   }
 
   /** The Authorization for `scopes` on `registry` (pings first). */
@@ -206,7 +212,7 @@ export class Transport {
    * `ok`; otherwise reads the error body and throws a RegistryError.
    */
   async send(init: SendInit): Promise<Response> {
-    const anyStatus = (init as SendInit & { anyStatus?: boolean }).anyStatus === true;
+    const anyStatus = init.anyStatus === true;
     const isStream = init.body !== undefined && typeof init.body !== "string" && !Buffer.isBuffer(init.body);
     const repeatable = init.retry !== false && (!isStream || init.reopen !== undefined);
     const maxTries = repeatable ? this.opts.retries + 1 : 1;
@@ -241,7 +247,7 @@ export class Transport {
         }
       } catch (err) {
         if (err instanceof TcraneError && err.code !== "NETWORK") throw err;
-        if (init.signal?.aborted) throw toTcraneError(init.signal.reason ?? err);
+        if (init.signal?.aborted) throw abortError(init.signal, err);
         if (attempt + 1 < maxTries && isRetryableError(err)) {
           this.stats.retries++;
           const wait = backoffDelay(attempt, undefined, this.opts.backoff);
@@ -259,7 +265,7 @@ export class Transport {
       res.url = url;
       if (res.status === 401 && init.registry && !authRetried && url.host === apiHost(init.registry) && (!isStream || init.reopen)) {
         const challenge = pickChallenge(parseChallenges(res.headers["www-authenticate"]));
-        await res.body.dump();
+        const text401 = await readText(res.body);
         authRetried = true;
         if (challenge && (challenge.scheme === "bearer" || challenge.scheme === "basic")) {
           const pinged = await this.ping(init.registry, init.signal);
@@ -277,7 +283,7 @@ export class Transport {
             continue;
           }
         }
-        throw registryError({ method: init.method, url, status: 401, registry: init.registry });
+        throw registryError({ method: init.method, url, status: 401, body: text401, contentType: header(res.headers, "content-type"), registry: init.registry });
       }
       if (init.ok.includes(res.status)) return res;
       if (RETRYABLE_STATUS.has(res.status) && attempt + 1 < maxTries) {

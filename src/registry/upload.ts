@@ -11,7 +11,7 @@ import { RegistryError, TcraneError, toTcraneError } from "../errors.js";
 import { parseDigest } from "../image/digest.js";
 import { scope } from "../reference/index.js";
 import { pushScopes, repoUrl, type Repo } from "./blob.js";
-import { backoffDelay, isRetryableError, RETRYABLE_STATUS, sleep, type BackoffOptions } from "./retry.js";
+import { abortError, backoffDelay, isRetryableError, RETRYABLE_STATUS, sleep, type BackoffOptions } from "./retry.js";
 import { header, type Transport } from "./transport.js";
 
 /** Chunk size used when a registry refuses a monolithic PATCH with 413 (and no `chunkSize` is set). */
@@ -74,7 +74,7 @@ export async function tryMount(t: Transport, repo: Repo, digest: string, from: R
     if (res.status === 201) return "mounted";
     return session(res, url);
   } catch (err) {
-    if (signal?.aborted) throw toTcraneError(err);
+    if (signal?.aborted) throw abortError(signal, err);
     return undefined;
   }
 }
@@ -218,7 +218,7 @@ export async function pushBlob(
     } catch (err) {
       src.destroy();
       await cancel(t, repo, s, o.signal);
-      if (o.signal?.aborted) throw toTcraneError(o.signal.reason ?? err);
+      if (o.signal?.aborted) throw abortError(o.signal, err);
       if (err instanceof RegistryError && err.status === 413 && err.method === "PATCH" && chunkSize === undefined && reopen) {
         chunkSize = Math.max(DEFAULT_CHUNK_SIZE, s.minChunk);
         attempt--; // switching to chunks is not a failure

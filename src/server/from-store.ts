@@ -38,7 +38,7 @@ export async function openLayoutDir(dir: string): Promise<BundleSource> {
   try {
     idx = JSON.parse(await readFile(join(dir, "index.json"), "utf8")) as ImageIndex;
   } catch (err) {
-    throw new Error(`${dir}: not an OCI image layout (index.json: ${(err as Error).message})`);
+    throw new Error(`not an OCI image layout (index.json: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
   }
   const path = (d: Descriptor) => {
     const { algorithm, hex } = parseDigest(d.digest);
@@ -109,7 +109,9 @@ export class FromStore implements RegistryStore {
   static async open(src: BundleSource, fallbackRepo: string): Promise<FromStore> {
     const s = new FromStore(src);
     for (const { descriptor, names } of await src.list()) {
-      for (const name of names) {
+      // a full name (containerd's, a RepoTag) wins over a bare ref.name tag of the same entry
+      const full = names.filter((n) => /[:/]/.test(n));
+      for (const name of full.length > 0 ? full : names) {
         const parsed = /[:/]/.test(name) ? splitImageName(name, true) : splitImageName(`${fallbackRepo}:${name}`, false);
         if (!parsed) continue;
         let r = s.repos.get(parsed.repo);

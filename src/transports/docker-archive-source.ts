@@ -149,7 +149,9 @@ export class DockerArchiveSource implements Source, Lister, Closer {
         desc = { mediaType: DOCKER_UNCOMPRESSED_LAYER, size: e.size, digest: diffId };
         this.blobs.set(desc.digest, { entry: e, verify: true, desc });
       } else {
-        const digest = digestFromName(e.name) ?? (await this.hashMember(e));
+        // A name encoding the diff_id (uncompressed digest) says nothing about the compressed bytes.
+        const named = digestFromName(e.name);
+        const digest = named && named !== diffId ? named : await this.hashMember(e);
         desc = { mediaType: comp === "gzip" ? DOCKER_LAYER : OCI_LAYER_ZSTD, size: e.size, digest };
         this.blobs.set(desc.digest, { entry: e, desc });
       }

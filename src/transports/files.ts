@@ -8,21 +8,16 @@ import { createReadStream, createWriteStream } from "node:fs";
 import { mkdtemp, open, rename, rm, stat, unlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { basename, dirname, join } from "node:path";
-import { Readable, Transform, type TransformCallback } from "node:stream";
+import { Readable, type Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import { createGunzip } from "node:zlib";
-import { Decompress as ZstdDecompress } from "fzstd";
 import { TcraneError, toTcraneError } from "../errors.js";
+import { decompressor, detectCompression, type Compression } from "../image/compression.js";
 
 /** Compression of a whole file or blob, from its first bytes. */
-export type Compression = "gzip" | "zstd" | "none";
+export type { Compression };
 
 /** Sniff compression from magic bytes (gzip `1f 8b`, zstd `28 b5 2f fd`). */
-export function sniffBytes(head: Uint8Array): Compression {
-  if (head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b) return "gzip";
-  if (head.length >= 4 && head[0] === 0x28 && head[1] === 0xb5 && head[2] === 0x2f && head[3] === 0xfd) return "zstd";
-  return "none";
-}
+export const sniffBytes: (head: Uint8Array) => Compression = detectCompression;
 
 /** Read up to `n` bytes of a file at `position`. */
 export async function readAt(path: string, position: number, n: number): Promise<Buffer> {
@@ -78,43 +73,9 @@ export async function spoolToTemp(stream: Readable, name = "spool", signal?: Abo
   return { path, cleanup };
 }
 
-/** A Transform decompressing zstd with the pure-JS fzstd (Node 20 has no zstd in node:zlib). */
-export function zstdDecompressStream(): Transform {
-  let dec: ZstdDecompress;
-  let pending: Buffer[] = [];
-  const t = new Transform({
-    transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback) {
-      try {
-        dec.push(chunk);
-        for (const b of pending) this.push(b);
-        pending = [];
-        cb();
-      } catch (err) {
-        cb(err as Error);
-      }
-    },
-    flush(cb: TransformCallback) {
-      try {
-        dec.push(new Uint8Array(0), true);
-        for (const b of pending) this.push(b);
-        pending = [];
-        cb();
-      } catch (err) {
-        cb(err as Error);
-      }
-    },
-  });
-  dec = new ZstdDecompress((data) => {
-    pending.push(Buffer.from(data));
-  });
-  return t;
-}
-
-/** A decompressing Transform for `c` (a pass-through for "none"). */
+/** A decompressing Transform for `c` (a pass-through for "none"); src/image/compression.ts's. */
 export function decompressStream(c: Compression): Transform {
-  if (c === "gzip") return createGunzip({ chunkSize: 64 * 1024 });
-  if (c === "zstd") return zstdDecompressStream();
-  return new Transform({ transform: (chunk, _e, cb) => cb(null, chunk) });
+  return decompressor(c);
 }
 
 /** A plain (uncompressed, seekable) copy of an archive, with the cleanup of any temp copy. */

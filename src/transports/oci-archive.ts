@@ -97,6 +97,7 @@ export class OciArchiveSink implements Sink, Committer {
   private readonly manifests = new Map<string, ImageManifest>();
   private readonly entries: Descriptor[] = [];
   private readonly roots = new RootTracker();
+  private readonly inflight = new Map<string, Promise<void>>();
 
   constructor(
     readonly path: string,
@@ -121,9 +122,20 @@ export class OciArchiveSink implements Sink, Committer {
     const name = blobPath(desc.digest);
     if (this.written.has(desc.digest)) {
       stream.resume();
+      await this.inflight.get(desc.digest);
       return;
     }
     this.written.add(desc.digest);
+    const p = this.store(desc, name, stream);
+    this.inflight.set(desc.digest, p);
+    try {
+      await p;
+    } finally {
+      this.inflight.delete(desc.digest);
+    }
+  }
+
+  private async store(desc: Descriptor, name: string, stream: Readable): Promise<void> {
     try {
       if (isManifest(desc.mediaType)) {
         const bytes = await readAll(stream, 32 << 20, desc.digest);
@@ -181,9 +193,14 @@ export class OciArchiveSink implements Sink, Committer {
   }
 }
 
-/** A Docker RepoTag for an index.json entry: its containerd name in familiar form, else its ref.name. */
+/**
+ * A Docker RepoTag for an index.json entry: its containerd name in familiar form, else its ref.name
+ * when that looks like an image name (has a `/` or `:`; a bare ref.name such as `v1` is just a tag).
+ */
 function repoTag(e: Descriptor): string | undefined {
-  for (const s of [e.annotations?.[CONTAINERD_NAME], e.annotations?.["org.opencontainers.image.ref.name"]]) {
+  const refName = e.annotations?.["org.opencontainers.image.ref.name"];
+  const named = refName && /[/:]/.test(refName) ? refName : undefined;
+  for (const s of [e.annotations?.[CONTAINERD_NAME], named]) {
     if (!s) continue;
     try {
       const r = parseReference(s);

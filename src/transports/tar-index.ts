@@ -144,6 +144,7 @@ export class TarIndex {
         let size = num(h, 124, 12);
         if (pax.size !== undefined) size = Number(pax.size);
         if (!Number.isSafeInteger(size) || size < 0) throw corrupt(`bad member size at offset ${pos}`);
+        if ("123456".includes(type)) size = 0; // header-only types carry no data (as Go's archive/tar)
         const dataStart = pos + BLOCK;
         if (dataStart + size > fileSize) throw corrupt("truncated tar archive");
         const next = dataStart + Math.ceil(size / BLOCK) * BLOCK;

@@ -11,6 +11,10 @@ export interface ConnectProxy {
   url: string;
   /** Tunnels opened so far. */
   readonly connections: number;
+  /** Tunnels open right now, and the most open at once since start or `resetMax()`. */
+  readonly open: number;
+  readonly maxOpen: number;
+  resetMax(): void;
   /** host:port of every CONNECT, in order. */
   targets: string[];
   stop(): Promise<void>;
@@ -21,6 +25,8 @@ export async function startConnectProxy(): Promise<ConnectProxy> {
   const targets: string[] = [];
   const sockets = new Set<Socket>();
   let connections = 0;
+  let open = 0;
+  let maxOpen = 0;
   const server: Server = createServer((_req, res) => {
     res.writeHead(405, { "content-type": "text/plain" });
     res.end("CONNECT only\n");
@@ -31,6 +37,14 @@ export async function startConnectProxy(): Promise<ConnectProxy> {
   });
   server.on("connect", (req, client: Socket, head: Buffer) => {
     connections++;
+    open++;
+    maxOpen = Math.max(maxOpen, open);
+    let closed = false;
+    const onClose = () => {
+      if (!closed) open--;
+      closed = true;
+    };
+    client.on("close", onClose);
     const target = req.url ?? "";
     targets.push(target);
     const i = target.lastIndexOf(":");
@@ -53,6 +67,15 @@ export async function startConnectProxy(): Promise<ConnectProxy> {
     url: `http://127.0.0.1:${port}`,
     get connections() {
       return connections;
+    },
+    get open() {
+      return open;
+    },
+    get maxOpen() {
+      return maxOpen;
+    },
+    resetMax() {
+      maxOpen = open;
     },
     targets,
     async stop() {

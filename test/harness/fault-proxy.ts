@@ -24,6 +24,8 @@ export type FaultAction =
   | { kind: "redirect"; status?: number }
   | { kind: "chunkMin"; length: number }
   | { kind: "absoluteLink" }
+  /** Forward, rewriting an absolute `Location` to a relative one (distribution's `relativeurls`). */
+  | { kind: "relativeLocation" }
   | { kind: "delay"; ms: number }
   /** Forward, adding these response headers. */
   | { kind: "addHeaders"; headers: Record<string, string> }
@@ -95,6 +97,10 @@ export async function startFaultProxy(opts: { upstream: string; upstreamAuth?: s
         const headers = { ...ur.headers };
         if (action?.kind === "chunkMin" && req.method === "POST") headers["oci-chunk-min-length"] = String(action.length);
         if (action?.kind === "addHeaders") Object.assign(headers, action.headers);
+        if (action?.kind === "relativeLocation" && typeof headers.location === "string") {
+          const loc = new URL(headers.location, "http://placeholder");
+          headers.location = loc.pathname + loc.search;
+        }
         if (action?.kind === "absoluteLink" && typeof headers.link === "string") {
           headers.link = headers.link.replace(/<(\/[^>]*)>/g, (_m, p: string) => `<http://${req.headers.host}${p}>`);
         }

@@ -1,0 +1,275 @@
+/**
+ * `npm run bench`: tcrane against skopeo on the same machine, the same real registry (CNCF
+ * distribution, plain HTTP on loopback) and the same deterministic images. Every scenario runs
+ * tcrane and skopeo alternately (A B A B …), each run into a fresh destination, skopeo's blob-info
+ * cache deleted before each of its runs, wall time and peak RSS measured by /usr/bin/time.
+ * Knobs: BENCH_SCALE, BENCH_REPS, BENCH_ONLY, BENCH_TOOLS, BENCH_TCRANE_ARGS, BENCH_TCRANE, BENCH_OUT,
+ * BENCH_WORK (bench/README.md).
+ */
+import { mkdir, readdir, rm, stat, writeFile } from "node:fs/promises";
+import { loadavg } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { request } from "undici";
+import { startDistribution, type Distribution } from "../test/harness/distribution.js";
+import { generateDockerArchive, generateLayout, type GeneratedImage } from "./bench-images.js";
+import { checkTime, describeMachine, measure, median, type Machine } from "./bench-measure.js";
+
+const ROOT = fileURLToPath(new URL("../../", import.meta.url));
+/** The CLI entry to measure; BENCH_TCRANE points at a snapshot when others rebuild dist/ meanwhile. */
+const TCRANE = process.env.BENCH_TCRANE ?? join(ROOT, "bin", "tcrane.js");
+const MiB = 1 << 20;
+
+const SCALE = Number(process.env.BENCH_SCALE ?? "1");
+const REPS = Math.max(1, Number(process.env.BENCH_REPS ?? "3"));
+const ONLY = process.env.BENCH_ONLY ? new Set(process.env.BENCH_ONLY.split(",").map((s) => s.trim())) : undefined;
+const TOOLS = (process.env.BENCH_TOOLS ?? "tcrane,skopeo").split(",").map((s) => s.trim()) as Tool[];
+const TCRANE_ARGS = (process.env.BENCH_TCRANE_ARGS ?? "").split(/\s+/).filter(Boolean);
+const WORK = process.env.BENCH_WORK ?? join(ROOT, "bench", "work", `scale-${SCALE}`);
+const OUT = process.env.BENCH_OUT ?? join(ROOT, "bench", "results", SCALE === 1 && !ONLY ? "latest" : `scale-${SCALE}${ONLY ? "-partial" : ""}`);
+/** Where skopeo (root: /var/lib, user: ~/.local/share) keeps its blob-info cache. */
+const SKOPEO_CACHES = ["/var/lib/containers/cache/blob-info-cache-v1.boltdb", join(process.env.HOME ?? "/root", ".local/share/containers/cache/blob-info-cache-v1.boltdb")];
+
+type Tool = "tcrane" | "skopeo";
+
+/** An image location, written per tool. */
+type Place =
+  | { kind: "registry"; reg: Distribution; repo: string; tag: string }
+  | { kind: "oci"; path: string; name: string }
+  | { kind: "docker-archive"; path: string; ref?: string }
+  | { kind: "oci-archive"; path: string; name: string };
+
+function placeArg(tool: Tool, p: Place): string {
+  switch (p.kind) {
+    case "registry":
+      return `${tool === "skopeo" ? "docker://" : ""}${p.reg.host}/${p.repo}:${p.tag}`;
+    case "oci":
+      return `oci:${p.path}:${p.name}`;
+    case "docker-archive":
+      return `docker-archive:${p.path}${p.ref ? `:${p.ref}` : ""}`;
+    case "oci-archive":
+      return `oci-archive:${p.path}:${p.name}`;
+  }
+}
+
+/** One scenario: a source, a fresh destination per run, and the ratio target tcrane/skopeo. */
+interface Scenario {
+  id: string;
+  title: string;
+  /** Target for median wall time tcrane / skopeo. */
+  target?: number;
+  src: Place;
+  dst: (tool: Tool, rep: number) => Place;
+}
+
+/** One run's figures. */
+interface Sample {
+  tool: Tool;
+  rep: number;
+  seconds: number;
+  rssMiB: number;
+  /** Manifest digest at a registry destination, or the bytes written for files. */
+  digest?: string;
+  outputMiB?: number;
+}
+
+/** Per scenario, the medians and the verdict. */
+interface Summary {
+  id: string;
+  title: string;
+  target?: number;
+  samples: Sample[];
+  tcraneSeconds?: number;
+  skopeoSeconds?: number;
+  ratio?: number;
+  met?: boolean;
+  tcraneRssMiB?: number;
+  skopeoRssMiB?: number;
+}
+
+const log = (s: string) => process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${s}\n`);
+
+async function manifestDigest(reg: Distribution, repo: string, tag: string): Promise<string> {
+  const r = await request(`${reg.url}/v2/${repo}/manifests/${tag}`, {
+    method: "HEAD",
+    headers: { accept: "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json" },
+  });
+  await r.body.dump();
+  if (r.statusCode !== 200) throw new Error(`${reg.host}/${repo}:${tag}: manifest HEAD returned ${r.statusCode}`);
+  return String(r.headers["docker-content-digest"]);
+}
+
+async function duSize(path: string): Promise<number> {
+  const st = await stat(path);
+  if (!st.isDirectory()) return st.size;
+  let total = 0;
+  for (const e of await readdir(path)) total += await duSize(join(path, e));
+  return total;
+}
+
+/** Check the destination exists (and read its digest or size), then remove files to keep the disk free. */
+async function checkAndClean(p: Place): Promise<Pick<Sample, "digest" | "outputMiB">> {
+  if (p.kind === "registry") return { digest: await manifestDigest(p.reg, p.repo, p.tag) };
+  const size = await duSize(p.path);
+  if (size === 0) throw new Error(`${p.path} is empty`);
+  await rm(p.path, { recursive: true, force: true });
+  return { outputMiB: Math.round((size / MiB) * 10) / 10 };
+}
+
+function command(tool: Tool, src: string, dst: string): [string, string[]] {
+  if (tool === "tcrane") return [process.execPath, [TCRANE, "copy", src, dst, "--progress", "none", ...TCRANE_ARGS]];
+  return ["skopeo", ["copy", "--src-tls-verify=false", "--dest-tls-verify=false", src, dst]];
+}
+
+async function runOne(s: Scenario, tool: Tool, rep: number): Promise<Sample> {
+  const dst = s.dst(tool, rep);
+  if (dst.kind !== "registry") await rm(dst.path, { recursive: true, force: true });
+  if (tool === "skopeo") for (const c of SKOPEO_CACHES) await rm(c, { force: true });
+  const [cmd, args] = command(tool, placeArg(tool, s.src), placeArg(tool, dst));
+  const m = await measure(cmd, args);
+  if (m.code !== 0) throw new Error(`${s.id}: ${tool} exited ${m.code}: ${cmd} ${args.join(" ")}\n${m.stderr.slice(-2000)}`);
+  const extra = await checkAndClean(dst);
+  const sample: Sample = { tool, rep, seconds: m.seconds, rssMiB: Math.round(m.rssMiB * 10) / 10, ...extra };
+  log(`${s.id} ${tool} #${rep + 1}: ${m.seconds.toFixed(2)} s, ${sample.rssMiB} MiB${extra.digest ? ` ${extra.digest.slice(0, 19)}` : ` ${extra.outputMiB} MiB written`} (load ${loadavg()[0]!.toFixed(2)})`);
+  return sample;
+}
+
+function summarize(s: Scenario, samples: Sample[]): Summary {
+  const of = (t: Tool) => samples.filter((x) => x.tool === t);
+  const sec = (t: Tool) => (of(t).length ? median(of(t).map((x) => x.seconds)) : undefined);
+  const rss = (t: Tool) => (of(t).length ? Math.max(...of(t).map((x) => x.rssMiB)) : undefined);
+  const out: Summary = { id: s.id, title: s.title, target: s.target, samples, tcraneSeconds: sec("tcrane"), skopeoSeconds: sec("skopeo"), tcraneRssMiB: rss("tcrane"), skopeoRssMiB: rss("skopeo") };
+  if (out.tcraneSeconds !== undefined && out.skopeoSeconds) {
+    out.ratio = Math.round((out.tcraneSeconds / out.skopeoSeconds) * 1000) / 1000;
+    if (s.target !== undefined) out.met = out.ratio <= s.target;
+  }
+  return out;
+}
+
+const f = (n: number | undefined, d = 2) => (n === undefined ? "–" : n.toFixed(d));
+
+/** The results table (markdown) and the memory verdicts. */
+function table(rows: Summary[]): string {
+  const lines = [
+    "| scenario | tcrane s | skopeo s | ratio | target | met | tcrane MiB | skopeo MiB |",
+    "|---|---:|---:|---:|---:|:-:|---:|---:|",
+  ];
+  for (const r of rows) {
+    const met = r.met === undefined ? "" : r.met ? "yes" : "**no**";
+    lines.push(`| ${r.title} | ${f(r.tcraneSeconds)} | ${f(r.skopeoSeconds)} | ${f(r.ratio)} | ${r.target === undefined ? "" : `≤ ${r.target}`} | ${met} | ${f(r.tcraneRssMiB, 0)} | ${f(r.skopeoRssMiB, 0)} |`);
+  }
+  const rssMax = Math.max(0, ...rows.map((r) => r.tcraneRssMiB ?? 0));
+  lines.push("", `tcrane peak RSS, worst scenario: ${rssMax.toFixed(0)} MiB (target ≤ 120 MiB): ${rssMax <= 120 ? "met" : "**missed**"}.`);
+  const big = rows.find((r) => r.id === "big-reg-reg")?.tcraneRssMiB;
+  const huge = rows.find((r) => r.id === "huge-reg-reg")?.tcraneRssMiB;
+  if (big && huge) {
+    const d = (huge - big) / big;
+    lines.push(`1 GiB-layer image vs 8 × 128 MiB image, registry → registry: ${huge.toFixed(0)} vs ${big.toFixed(0)} MiB (${(d * 100).toFixed(1)} %, target within 10 %): ${Math.abs(d) <= 0.1 ? "met" : "**missed**"}.`);
+  }
+  return lines.join("\n");
+}
+
+async function writeResults(machine: Machine, rows: Summary[], images: Record<string, GeneratedImage>): Promise<void> {
+  await mkdir(join(OUT, ".."), { recursive: true });
+  const settings = { scale: SCALE, reps: REPS, tools: TOOLS, tcrane: TCRANE, tcraneArgs: TCRANE_ARGS, only: ONLY ? [...ONLY] : undefined };
+  const imgs = Object.fromEntries(Object.entries(images).map(([k, v]) => [k, { ...v.spec, manifestDigest: v.manifestDigest, compressedMiB: Math.round((v.bytes / MiB) * 10) / 10 }]));
+  await writeFile(`${OUT}.json`, JSON.stringify({ machine, settings, images: imgs, scenarios: rows }, null, 2) + "\n");
+  const md = [
+    `# tcrane vs skopeo: benchmark results`,
+    "",
+    `Run ${machine.date} at commit ${machine.commit ?? "?"}; BENCH_SCALE=${SCALE}, BENCH_REPS=${REPS}${TCRANE_ARGS.length ? `, tcrane args \`${TCRANE_ARGS.join(" ")}\`` : ""}. Wall time is the median of the repetitions, RSS the largest peak.`,
+    "",
+    "## Machine",
+    "",
+    `- ${machine.nproc} CPUs (${machine.cpu}), ${machine.memoryGiB} GiB memory`,
+    `- node ${machine.node}; ${machine.skopeo}; ${machine.registry}`,
+    `- load average at start ${machine.loadavgStart.join(" ")}, at end ${machine.loadavgEnd?.join(" ") ?? "?"} (other work was running on this machine: the figures are noisy)`,
+    "",
+    "## Images",
+    "",
+    ...Object.values(imgs).map((i) => `- ${i.name}: ${i.layers} × ${i.layerSize} bytes of random content, gzip level 1 (${i.compressedMiB} MiB compressed), ${i.manifestDigest}`),
+    "",
+    "## Results",
+    "",
+    table(rows),
+    "",
+  ].join("\n");
+  await writeFile(`${OUT}.md`, md);
+}
+
+async function main(): Promise<void> {
+  checkTime();
+  if (!(SCALE > 0)) throw new Error(`BENCH_SCALE must be a positive number, not ${process.env.BENCH_SCALE}`);
+  const machine = await describeMachine(ROOT);
+  log(`scale ${SCALE}, ${REPS} repetitions, work dir ${WORK}, results ${OUT}.{md,json}`);
+  await mkdir(WORK, { recursive: true });
+  const size = (n: number) => Math.max(1, Math.round(n * SCALE));
+  const big = await generateLayout(WORK, { name: "big", layers: 8, layerSize: size(128 * MiB) }, log);
+  const small = await generateLayout(WORK, { name: "small", layers: 200, layerSize: size(64 * 1024) }, log);
+  const huge = await generateLayout(WORK, { name: "huge", layers: 1, layerSize: size(1024 * MiB) }, log);
+  const dockerArchive = await generateDockerArchive(WORK, big, "bench/big:latest", log);
+  const images = { big, small, huge };
+
+  const a = await startDistribution();
+  const b = await startDistribution();
+  const onSignal = () => {
+    log("interrupted: stopping the registries");
+    void Promise.all([a.stop(), b.stop()]).finally(() => process.exit(130));
+  };
+  process.once("SIGINT", onSignal);
+  process.once("SIGTERM", onSignal);
+  const out = join(WORK, "out");
+  await mkdir(out, { recursive: true });
+  const rows: Summary[] = [];
+  try {
+    log(`registry A ${a.host}, registry B ${b.host}; seeding A`);
+    for (const img of [big, small, huge]) {
+      const dst = `${a.host}/bench/${img.spec.name}:latest`;
+      const m = await measure(process.execPath, [TCRANE, "copy", `oci:${img.layout}:${img.spec.name}`, dst, "--progress", "none"]);
+      if (m.code !== 0) throw new Error(`seeding ${dst} failed: ${m.stderr}`);
+      const d = await manifestDigest(a, `bench/${img.spec.name}`, "latest");
+      if (d !== img.manifestDigest) throw new Error(`seeded ${dst} has digest ${d}, not ${img.manifestDigest}`);
+    }
+    const reg = (r: Distribution, name: string) => (tool: Tool, rep: number): Place => ({ kind: "registry", reg: r, repo: `bench/${name}-${tool}-${rep}`, tag: "latest" });
+    const file = (kind: "docker-archive" | "oci-archive" | "oci", name: string) => (tool: Tool, rep: number): Place => {
+      const path = join(out, `${name}-${tool}-${rep}${kind === "oci" ? "" : ".tar"}`);
+      return kind === "docker-archive" ? { kind, path, ref: "bench/big:latest" } : { kind, path, name: "big" };
+    };
+    const fromA = (name: string): Place => ({ kind: "registry", reg: a, repo: `bench/${name}`, tag: "latest" });
+    const scenarios: Scenario[] = [
+      { id: "big-oci-reg", title: "big OCI dir → registry", target: 0.9, src: { kind: "oci", path: big.layout, name: "big" }, dst: reg(b, "big-oci") },
+      { id: "big-reg-reg", title: "big registry → other registry", target: 0.9, src: fromA("big"), dst: reg(b, "big-rr") },
+      { id: "big-reg-same", title: "big registry → same registry, other repo", target: 0.05, src: fromA("big"), dst: reg(a, "big-same") },
+      { id: "big-reg-docker", title: "big registry → docker-archive", target: 0.5, src: fromA("big"), dst: file("docker-archive", "big-docker") },
+      { id: "big-reg-ociarchive", title: "big registry → oci-archive", target: 0.35, src: fromA("big"), dst: file("oci-archive", "big-ociarchive") },
+      { id: "big-reg-ocidir", title: "big registry → OCI dir", target: 0.8, src: fromA("big"), dst: file("oci", "big-ocidir") },
+      { id: "big-docker-reg", title: "big docker-archive (uncompressed) → registry", target: 1.0, src: { kind: "docker-archive", path: dockerArchive }, dst: reg(b, "big-docker") },
+      { id: "small-oci-reg", title: "small OCI dir → registry", target: 0.4, src: { kind: "oci", path: small.layout, name: "small" }, dst: reg(b, "small-oci") },
+      { id: "small-reg-reg", title: "small registry → other registry", target: 0.5, src: fromA("small"), dst: reg(b, "small-rr") },
+      { id: "huge-reg-reg", title: "1 GiB layer registry → other registry (memory)", src: fromA("huge"), dst: reg(b, "huge-rr") },
+    ];
+    for (const s of scenarios) {
+      if (ONLY && !ONLY.has(s.id)) continue;
+      const samples: Sample[] = [];
+      for (let rep = 0; rep < REPS; rep++) for (const tool of TOOLS) samples.push(await runOne(s, tool, rep));
+      const sum = summarize(s, samples);
+      rows.push(sum);
+      log(`${s.id}: tcrane ${f(sum.tcraneSeconds)} s / skopeo ${f(sum.skopeoSeconds)} s = ${f(sum.ratio)} (target ${s.target ?? "–"}), RSS ${f(sum.tcraneRssMiB, 0)} / ${f(sum.skopeoRssMiB, 0)} MiB`);
+      machine.loadavgEnd = loadavg().map((x) => Math.round(x * 100) / 100);
+      await writeResults(machine, rows, images);
+    }
+  } finally {
+    await a.stop();
+    await b.stop();
+    await rm(out, { recursive: true, force: true });
+  }
+  machine.loadavgEnd = loadavg().map((x) => Math.round(x * 100) / 100);
+  await writeResults(machine, rows, images);
+  process.stdout.write(table(rows) + "\n");
+  log(`wrote ${OUT}.md and ${OUT}.json`);
+}
+
+main().catch((e: unknown) => {
+  process.stderr.write(`bench failed: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+  process.exitCode = 1;
+});
