@@ -105,6 +105,18 @@ test("air gap: save → validate → push --to keeps the index digest", async ()
   assert.deepEqual(lines, [`${reg.host}/airgap/demo/app@${rootDesc.digest}`, `${reg.host}/airgap/other/app@${rootDesc.digest}`]);
 });
 
+test("save --from SPEC bundles what a mirror spec selects", async () => {
+  const spec = join(work.dir, "spec.yaml");
+  await writeFile(spec, `mirrors:\n  - source: ${reg.host}/demo/app\n    target: ${reg.host}/unused\n    tags: ["1"]\n  - source: ${reg.host}/other/app\n    target: ${reg.host}/unused\n    allTags: true\n`);
+  const bundle = join(work.dir, "from-spec.tar");
+  const s = await tcrane(["save", "--from", spec, "-o", bundle]);
+  assert.equal(s.code, 0, s.stderr);
+  const v = await tcrane(["validate", bundle, "--json"]);
+  assert.equal(v.code, 0, v.stderr);
+  const names = (JSON.parse(v.stdout) as Array<{ name: string }>).map((x) => x.name).sort();
+  assert.deepEqual(names, [`${reg.host}/demo/app:1`, `${reg.host}/other/app:1`]);
+});
+
 test("bad input: truncated bundle and missing image fail with one line, no output left", async () => {
   const bundle = join(work.dir, "cut.tar");
   assert.equal((await tcrane(["save", `${reg.host}/demo/app:1`, "-o", bundle])).code, 0);
