@@ -7,7 +7,7 @@ import { readFileSync } from "node:fs";
 import { toTcraneError, TcraneError } from "../src/errors.js";
 import { redactText } from "../src/redact.js";
 import { withGlobals } from "./globals.js";
-import { commands } from "./commands/index.js";
+import { loadCommands } from "./commands/index.js";
 import { flushWarnings } from "./output.js";
 
 /** tcrane's version, read from package.json. */
@@ -40,7 +40,8 @@ export async function main(argv: string[]): Promise<number> {
     .strict()
     .demandCommand(1, "a command is required: see tcrane --help")
     .recommendCommands()
-    .version("version", "Print tcrane's version", version())
+    .version(false)
+    .option("version", { type: "boolean", describe: "Print tcrane's version" })
     .completion("completion", "Print a bash/zsh completion script")
     .help()
     .alias("help", "h")
@@ -48,8 +49,12 @@ export async function main(argv: string[]): Promise<number> {
     .fail((msg, err) => {
       throw err ?? new TcraneError("USAGE", msg);
     });
-  for (const c of commands) y = y.command(c);
+  if (argv.length === 1 && argv[0] === "--version") {
+    process.stdout.write(version() + "\n");
+    return 0;
+  }
   try {
+    for (const c of await loadCommands(argv)) y = y.command(c);
     await y.parseAsync();
   } catch (err) {
     code = reportError(err, verbose);

@@ -22,7 +22,7 @@ const serve: CommandModule<GlobalArgs, ServeArgs> = {
     y
       .option("address", { type: "string", default: "127.0.0.1:0", describe: "HOST:PORT to listen on (port 0: a free port; :PORT: all interfaces)" })
       .option("dir", { type: "string", describe: "Store images in this OCI image layout directory (kept across restarts)" })
-      .option("from", { type: "string", describe: "Serve this OCI layout directory read-only" })
+      .option("from", { type: "string", describe: "Serve a bundle read-only: an OCI layout directory, an oci-archive or a docker-archive" })
       .option("htpasswd", { type: "string", describe: "Require Basic auth against this htpasswd file (bcrypt entries: htpasswd -B)" })
       .option("tls-cert", { type: "string", describe: "Serve HTTPS with this PEM certificate" })
       .option("tls-key", { type: "string", describe: "PEM private key for --tls-cert" })
