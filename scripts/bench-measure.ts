@@ -1,6 +1,6 @@
 /**
- * Runs one benchmark child under `/usr/bin/time -f '%e %M'` and returns its wall time (s) and peak
- * RSS (MiB), plus the machine description the bench report starts with.
+ * Runs one benchmark child under `/usr/bin/time -f '%e %M %U %S'` and returns its wall time (s), peak
+ * RSS (MiB) and CPU time (s), plus the machine description the bench report starts with.
  */
 import { spawn, spawnSync } from "node:child_process";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
@@ -10,6 +10,8 @@ import { join } from "node:path";
 /** One measured child run. */
 export interface Measurement {
   seconds: number;
+  /** User + system CPU seconds (steadier than wall time on a busy machine). */
+  cpuSeconds: number;
   rssMiB: number;
   code: number;
   stderr: string;
@@ -21,7 +23,7 @@ export async function measure(cmd: string, args: string[], timeoutMs = 30 * 60_0
   const dir = await mkdtemp(join(tmpdir(), "tcrane-bench-time-"));
   const out = join(dir, "time");
   try {
-    const p = spawn("/usr/bin/time", ["-f", "%e %M", "-o", out, cmd, ...args], { stdio: ["ignore", "pipe", "pipe"] });
+    const p = spawn("/usr/bin/time", ["-f", "%e %M %U %S", "-o", out, cmd, ...args], { stdio: ["ignore", "pipe", "pipe"] });
     let stdout = "";
     let stderr = "";
     p.stdout.on("data", (d: Buffer) => (stdout += d));
@@ -35,9 +37,9 @@ export async function measure(cmd: string, args: string[], timeoutMs = 30 * 60_0
     });
     clearTimeout(timer);
     const text = (await readFile(out, "utf8")).trim().split("\n").pop() ?? "";
-    const m = /^([\d.]+) (\d+)$/.exec(text);
+    const m = /^([\d.]+) (\d+) ([\d.]+) ([\d.]+)$/.exec(text);
     if (!m) throw new Error(`cannot read /usr/bin/time output ${JSON.stringify(text)} (exit ${code}): ${stderr.slice(-400)}`);
-    return { seconds: Number(m[1]), rssMiB: Number(m[2]) / 1024, code, stderr, stdout };
+    return { seconds: Number(m[1]), cpuSeconds: Math.round((Number(m[3]) + Number(m[4])) * 100) / 100, rssMiB: Number(m[2]) / 1024, code, stderr, stdout };
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

@@ -67,6 +67,7 @@ interface Sample {
   tool: Tool;
   rep: number;
   seconds: number;
+  cpuSeconds: number;
   rssMiB: number;
   /** Manifest digest at a registry destination, or the bytes written for files. */
   digest?: string;
@@ -85,6 +86,9 @@ interface Summary {
   met?: boolean;
   tcraneRssMiB?: number;
   skopeoRssMiB?: number;
+  /** Median user+system CPU seconds. */
+  tcraneCpu?: number;
+  skopeoCpu?: number;
 }
 
 const log = (s: string) => process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${s}\n`);
@@ -129,16 +133,17 @@ async function runOne(s: Scenario, tool: Tool, rep: number): Promise<Sample> {
   const m = await measure(cmd, args);
   if (m.code !== 0) throw new Error(`${s.id}: ${tool} exited ${m.code}: ${cmd} ${args.join(" ")}\n${m.stderr.slice(-2000)}`);
   const extra = await checkAndClean(dst);
-  const sample: Sample = { tool, rep, seconds: m.seconds, rssMiB: Math.round(m.rssMiB * 10) / 10, ...extra };
-  log(`${s.id} ${tool} #${rep + 1}: ${m.seconds.toFixed(2)} s, ${sample.rssMiB} MiB${extra.digest ? ` ${extra.digest.slice(0, 19)}` : ` ${extra.outputMiB} MiB written`} (load ${loadavg()[0]!.toFixed(2)})`);
+  const sample: Sample = { tool, rep, seconds: m.seconds, cpuSeconds: m.cpuSeconds, rssMiB: Math.round(m.rssMiB * 10) / 10, ...extra };
+  log(`${s.id} ${tool} #${rep + 1}: ${m.seconds.toFixed(2)} s (cpu ${m.cpuSeconds.toFixed(2)} s), ${sample.rssMiB} MiB${extra.digest ? ` ${extra.digest.slice(0, 19)}` : ` ${extra.outputMiB} MiB written`} (load ${loadavg()[0]!.toFixed(2)})`);
   return sample;
 }
 
 function summarize(s: Scenario, samples: Sample[]): Summary {
   const of = (t: Tool) => samples.filter((x) => x.tool === t);
   const sec = (t: Tool) => (of(t).length ? median(of(t).map((x) => x.seconds)) : undefined);
+  const cpu = (t: Tool) => (of(t).length ? median(of(t).map((x) => x.cpuSeconds)) : undefined);
   const rss = (t: Tool) => (of(t).length ? Math.max(...of(t).map((x) => x.rssMiB)) : undefined);
-  const out: Summary = { id: s.id, title: s.title, target: s.target, samples, tcraneSeconds: sec("tcrane"), skopeoSeconds: sec("skopeo"), tcraneRssMiB: rss("tcrane"), skopeoRssMiB: rss("skopeo") };
+  const out: Summary = { id: s.id, title: s.title, target: s.target, samples, tcraneSeconds: sec("tcrane"), skopeoSeconds: sec("skopeo"), tcraneRssMiB: rss("tcrane"), skopeoRssMiB: rss("skopeo"), tcraneCpu: cpu("tcrane"), skopeoCpu: cpu("skopeo") };
   if (out.tcraneSeconds !== undefined && out.skopeoSeconds) {
     out.ratio = Math.round((out.tcraneSeconds / out.skopeoSeconds) * 1000) / 1000;
     if (s.target !== undefined) out.met = out.ratio <= s.target;
@@ -151,12 +156,12 @@ const f = (n: number | undefined, d = 2) => (n === undefined ? "–" : n.toFixed
 /** The results table (markdown) and the memory verdicts. */
 function table(rows: Summary[]): string {
   const lines = [
-    "| scenario | tcrane s | skopeo s | ratio | target | met | tcrane MiB | skopeo MiB |",
-    "|---|---:|---:|---:|---:|:-:|---:|---:|",
+    "| scenario | tcrane s | skopeo s | ratio | target | met | tcrane MiB | skopeo MiB | tcrane CPU s | skopeo CPU s |",
+    "|---|---:|---:|---:|---:|:-:|---:|---:|---:|---:|",
   ];
   for (const r of rows) {
     const met = r.met === undefined ? "" : r.met ? "yes" : "**no**";
-    lines.push(`| ${r.title} | ${f(r.tcraneSeconds)} | ${f(r.skopeoSeconds)} | ${f(r.ratio)} | ${r.target === undefined ? "" : `≤ ${r.target}`} | ${met} | ${f(r.tcraneRssMiB, 0)} | ${f(r.skopeoRssMiB, 0)} |`);
+    lines.push(`| ${r.title} | ${f(r.tcraneSeconds)} | ${f(r.skopeoSeconds)} | ${f(r.ratio)} | ${r.target === undefined ? "" : `≤ ${r.target}`} | ${met} | ${f(r.tcraneRssMiB, 0)} | ${f(r.skopeoRssMiB, 0)} | ${f(r.tcraneCpu)} | ${f(r.skopeoCpu)} |`);
   }
   const rssMax = Math.max(0, ...rows.map((r) => r.tcraneRssMiB ?? 0));
   lines.push("", `tcrane peak RSS, worst scenario: ${rssMax.toFixed(0)} MiB (target ≤ 120 MiB): ${rssMax <= 120 ? "met" : "**missed**"}.`);
@@ -177,7 +182,7 @@ async function writeResults(machine: Machine, rows: Summary[], images: Record<st
   const md = [
     `# tcrane vs skopeo: benchmark results`,
     "",
-    `Run ${machine.date} at commit ${machine.commit ?? "?"}; BENCH_SCALE=${SCALE}, BENCH_REPS=${REPS}${TCRANE_ARGS.length ? `, tcrane args \`${TCRANE_ARGS.join(" ")}\`` : ""}. Wall time is the median of the repetitions, RSS the largest peak.`,
+    `Run ${machine.date} at commit ${machine.commit ?? "?"}; BENCH_SCALE=${SCALE}, BENCH_REPS=${REPS}${TCRANE_ARGS.length ? `, tcrane args \`${TCRANE_ARGS.join(" ")}\`` : ""}. Wall time and CPU time (user + system) are medians of the repetitions, RSS the largest peak.`,
     "",
     "## Machine",
     "",

@@ -114,31 +114,35 @@ function tcraneBytes(args: string[]): Promise<{ code: number; stdout: Buffer }> 
 const buf = (s: string) => Buffer.from(s, "utf8");
 
 test("manifest prints the manifest bytes exactly as served, from a registry and a layout", async () => {
-  const r = await tcrane(["manifest", `${reg.host}/look/app:v1`]);
+  const [r, idx, child, local] = await Promise.all([
+    tcrane(["manifest", `${reg.host}/look/app:v1`]),
+    tcrane(["manifest", `${reg.host}/look/multi:v1`]),
+    tcrane(["manifest", "--platform", "linux/arm64", `${reg.host}/look/multi:v1`]),
+    tcrane(["manifest", `oci:${layout}:rich`]),
+  ]);
   assert.equal(r.code, 0, r.stderr);
   assert.ok(buf(r.stdout).equals(rich.manifestBytes), "bytes differ from what was pushed");
-  const idx = await tcrane(["manifest", `${reg.host}/look/multi:v1`]);
   assert.equal(idx.code, 0, idx.stderr);
   assert.equal(digestOf(buf(idx.stdout)), index.digest);
-  const child = await tcrane(["manifest", "--platform", "linux/arm64", `${reg.host}/look/multi:v1`]);
   assert.equal(child.code, 0, child.stderr);
   assert.equal(digestOf(buf(child.stdout)), arm.manifest.digest);
-  const local = await tcrane(["manifest", `oci:${layout}:rich`]);
   assert.equal(local.code, 0, local.stderr);
   assert.ok(buf(local.stdout).equals(rich.manifestBytes));
 });
 
 test("config prints the config blob; an index resolves to linux/amd64 unless --platform says otherwise", async () => {
-  const r = await tcrane(["config", `${reg.host}/look/app:v1`]);
+  const [r, def, armCfg, none] = await Promise.all([
+    tcrane(["config", `${reg.host}/look/app:v1`]),
+    tcrane(["config", `${reg.host}/look/multi:v1`]),
+    tcrane(["config", "--platform", "linux/arm64", `${reg.host}/look/multi:v1`]),
+    tcrane(["config", "--platform", "linux/s390x", `${reg.host}/look/multi:v1`]),
+  ]);
   assert.equal(r.code, 0, r.stderr);
   assert.ok(buf(r.stdout).equals(rich.config));
-  const def = await tcrane(["config", `${reg.host}/look/multi:v1`]);
   assert.equal(def.code, 0, def.stderr);
   assert.equal(digestOf(buf(def.stdout)), amd.config.digest);
-  const armCfg = await tcrane(["config", "--platform", "linux/arm64", `${reg.host}/look/multi:v1`]);
   assert.equal(armCfg.code, 0, armCfg.stderr);
   assert.equal(digestOf(buf(armCfg.stdout)), arm.config.digest);
-  const none = await tcrane(["config", "--platform", "linux/s390x", `${reg.host}/look/multi:v1`]);
   assert.equal(none.code, 3, none.stderr);
 });
 
@@ -183,15 +187,17 @@ test("ls follows every page (embedded registry: distribution 2.8 does not page t
 });
 
 test("ls on the real registry: --json is an array, a missing repository exits 3, a bad one 2", async () => {
-  const json = await tcrane(["ls", "--json", `${reg.host}/look/app`]);
+  const [json, plain, missing, bad] = await Promise.all([
+    tcrane(["ls", "--json", `${reg.host}/look/app`]),
+    tcrane(["ls", `${reg.host}/look/multi`]),
+    tcrane(["ls", `${reg.host}/look/nothing`]),
+    tcrane(["ls", `${reg.host}/Bad Repo`]),
+  ]);
   assert.equal(json.code, 0, json.stderr);
   assert.deepEqual(JSON.parse(json.stdout), ["v1"]);
-  const plain = await tcrane(["ls", `${reg.host}/look/multi`]);
   assert.equal(plain.stdout, "v1\n");
-  const missing = await tcrane(["ls", `${reg.host}/look/nothing`]);
   assert.equal(missing.code, 3, missing.stderr);
   assert.match(missing.stderr, /^tcrane: /);
-  const bad = await tcrane(["ls", `${reg.host}/Bad Repo`]);
   assert.equal(bad.code, 2, bad.stderr);
 });
 
@@ -210,7 +216,14 @@ test("catalog lists every repository over several pages; --full-ref prefixes the
 });
 
 test("inspect gives the skopeo fields for an image, a summary for an index, and --raw/--config", async () => {
-  const r = await tcrane(["inspect", `${reg.host}/look/app:v1`]);
+  const [r, idxRun, armRun, raw, cfg, localRun] = await Promise.all([
+    tcrane(["inspect", `${reg.host}/look/app:v1`]),
+    tcrane(["inspect", `${reg.host}/look/multi:v1`]),
+    tcrane(["inspect", "--platform", "linux/arm64", `${reg.host}/look/multi:v1`]),
+    tcrane(["inspect", "--raw", `${reg.host}/look/app:v1`]),
+    tcrane(["inspect", "--config", `${reg.host}/look/app:v1`]),
+    tcrane(["inspect", `oci:${layout}:rich`]),
+  ]);
   assert.equal(r.code, 0, r.stderr);
   const j = JSON.parse(r.stdout);
   assert.equal(j.Name, `${reg.host}/look/app`);
@@ -228,24 +241,22 @@ test("inspect gives the skopeo fields for an image, a summary for an index, and 
   ]);
   assert.deepEqual(j.Env, ["PATH=/usr/bin", "APP=1"]);
 
-  const idx = JSON.parse((await tcrane(["inspect", `${reg.host}/look/multi:v1`])).stdout);
+  const idx = JSON.parse(idxRun.stdout);
   assert.equal(idx.Digest, index.digest);
   assert.equal(idx.MediaType, "application/vnd.oci.image.index.v1+json");
   assert.deepEqual(idx.Manifests, [
     { Digest: amd.manifest.digest, Platform: { os: "linux", architecture: "amd64" } },
     { Digest: arm.manifest.digest, Platform: { os: "linux", architecture: "arm64", variant: "v8" } },
   ]);
-  const armJ = JSON.parse((await tcrane(["inspect", "--platform", "linux/arm64", `${reg.host}/look/multi:v1`])).stdout);
+  const armJ = JSON.parse(armRun.stdout);
   assert.equal(armJ.Architecture, "arm64");
   assert.equal(armJ.Variant, "v8");
   assert.deepEqual(armJ.Layers, arm.layers.map((l) => l.digest));
 
-  const raw = await tcrane(["inspect", "--raw", `${reg.host}/look/app:v1`]);
   assert.ok(buf(raw.stdout).equals(rich.manifestBytes));
-  const cfg = await tcrane(["inspect", "--config", `${reg.host}/look/app:v1`]);
   assert.ok(buf(cfg.stdout).equals(rich.config));
 
-  const local = JSON.parse((await tcrane(["inspect", `oci:${layout}:rich`])).stdout);
+  const local = JSON.parse(localRun.stdout);
   assert.equal(local.Digest, rich.manifest.digest);
   assert.deepEqual(local.RepoTags, []);
   assert.deepEqual(local.Env, ["PATH=/usr/bin", "APP=1"]);

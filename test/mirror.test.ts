@@ -7,6 +7,7 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { writeFile } from "node:fs/promises";
+import { randomBytes } from "node:crypto";
 import { startDistribution, type Distribution } from "./harness/distribution.js";
 import { tcrane, tempDir } from "./harness/tools.js";
 import { buildImage, buildIndex, MemoryStore } from "./helpers/memory.js";
@@ -29,6 +30,7 @@ const D = () => dst.host;
 const TAGS = ["0.9.0", "1.0.0", "1.1.0", "1.2.0", "1.2.1", "1.2.1-rc1", "2.0.0", "2.0.1-rc1", "2.1.0", "v2.2.0", "3.0.0", "3.1.0", "3.19", "3.20", "10.0.0", "latest", "stable", "edge", "dev-abc", "2.1.0-rc2"];
 const multi: { index?: Descriptor; arm64?: Descriptor } = {};
 const signed: { image?: Descriptor; artifact?: Descriptor } = {};
+const sharedLayer: { digest?: string } = {};
 
 /** Push `root` (built in `mem`) to repo:tag through the engine. */
 async function put(mem: MemoryStore, root: Descriptor, repo: string, tag?: string): Promise<void> {
@@ -41,7 +43,7 @@ before(async () => {
   seed = new RegistryClient();
   const mem = new MemoryStore();
   // 20 tags of src/app, each a distinct image
-  for (const t of TAGS) await put(mem, buildImage(mem, { layers: 2, size: 16 * 1024 }).manifest, "src/app", t);
+  await Promise.all(TAGS.map((t) => put(mem, buildImage(mem, { layers: 2, size: 16 * 1024 }).manifest, "src/app", t)));
   // a 3-platform index
   const imgs = [
     { image: buildImage(mem, { platform: { os: "linux", architecture: "amd64" } }), platform: { os: "linux", architecture: "amd64" } },
@@ -71,8 +73,17 @@ before(async () => {
   await put(mem, signed.artifact, "src/signed");
   const idx = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: "application/vnd.oci.image.index.v1+json", manifests: [signed.artifact] }));
   await put(mem, { mediaType: "application/vnd.oci.image.index.v1+json", digest: mem.add(idx), size: idx.length }, "src/signed", stem);
+  // 6 images sharing a 512 KiB base layer, and one tiny image under 8 tags
+  const baseLayer = [randomBytes(512 * 1024)];
+  for (let i = 0; i < 6; i++) {
+    const im = buildImage(mem, { layers: 2, size: 1000, shared: baseLayer });
+    sharedLayer.digest = im.layers[0]!.digest;
+    await put(mem, im.manifest, "src/shared", `s${i}`);
+  }
+  const same = buildImage(mem, { layers: 2, size: 3 }).manifest;
+  for (let i = 0; i < 8; i++) await put(mem, same, "src/same", `t${i}`);
   // bigger images for the abort test
-  for (let i = 0; i < 8; i++) await put(mem, buildImage(mem, { layers: 3, size: 384 * 1024 }).manifest, "src/big", `b${i}`);
+  await Promise.all([0, 1, 2, 3, 4, 5, 6, 7].map((i) => put(mem, buildImage(mem, { layers: 3, size: 384 * 1024 }).manifest, "src/big", `b${i}`)));
 });
 after(async () => {
   await seed?.close();
@@ -230,7 +241,15 @@ mirrors:
     assert.equal(await digestOf(seed, "ref/src/signed", `${stem}.sig`), await digestOf(seed, "src/signed", `${stem}.sig`));
     assert.equal(await digestOf(seed, "ref/src/signed", signed.artifact!.digest), signed.artifact!.digest);
     assert.deepEqual(await tagsOf(seed, "noref/signed"), ["1.0"], "without referrers only the image");
-    assert.ok(r.images.filter((i) => i.kind === "referrer").length >= 2);
+    assert.deepEqual(
+      r.images.filter((i) => i.entry === 0).map((i) => [i.kind, i.source, i.status]),
+      [
+        ["image", `${H()}/src/signed:1.0`, "copied"],
+        ["referrer", `${H()}/src/signed:${stem}`, "copied"],
+        ["referrer", `${H()}/src/signed:${stem}.sig`, "copied"],
+        ["referrer", `${H()}/src/signed@${signed.artifact!.digest}`, "up-to-date"], // came with the tag-schema index
+      ],
+    );
   } finally {
     await client.close();
   }
@@ -277,6 +296,35 @@ mirrors:
   for (const d of second) assert.ok(!first.has(d), `blob ${d} uploaded twice`);
   assert.deepEqual(await tagsOf(seed, "dst/big"), ["b0", "b1", "b2", "b3", "b4", "b5", "b6", "b7"]);
   for (let i = 0; i < 8; i++) assert.equal(await digestOf(seed, "dst/big", `b${i}`), await digestOf(seed, "src/big", `b${i}`));
+});
+
+test("concurrent images into one repository upload a shared layer once; one image under 8 tags copies cleanly", async () => {
+  const client = new RegistryClient();
+  try {
+    let uploads = 0;
+    const r = await mirror(client, parseSpec(`mirrors:\n  - source: ${H()}/src/shared\n    repository: ${D()}/shared/app\n    allTags: true\n`), {
+      imageJobs: 6,
+      jobs: 8,
+      onEvent: (e) => e.type === "blob-done" && e.digest === sharedLayer.digest && uploads++,
+    });
+    assert.equal(r.copied, 6);
+    assert.equal(uploads, 1, "the shared base layer is uploaded by one copy, the others wait for it");
+    // the distribution registry fails manifest PUTs when the same blobs are committed twice at once
+    // into one repository: 8 tags of one image, all at once, three times
+    for (let round = 0; round < 3; round++) {
+      const blobs: string[] = [];
+      const s = await mirror(client, parseSpec(`mirrors:\n  - source: ${H()}/src/same\n    repository: ${D()}/same${round}/app\n    allTags: true\n`), {
+        imageJobs: 8,
+        jobs: 8,
+        onEvent: (e) => e.type === "blob-done" && blobs.push(e.digest),
+      });
+      assert.equal(s.copied, 8, JSON.stringify(s.images.filter((i) => i.error)));
+      assert.equal(blobs.length, 3, "config + 2 layers, once each");
+      assert.equal(new Set(s.images.map((i) => i.digest)).size, 1);
+    }
+  } finally {
+    await client.close();
+  }
 });
 
 async function specFile(name: string, text: string): Promise<string> {

@@ -5,9 +5,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { readFile } from "node:fs/promises";
-import { existsSync } from "node:fs";
-import { run, tcrane } from "./harness/tools.js";
+import { tcrane } from "./harness/tools.js";
 import { digestOf } from "../src/image/digest.js";
 import { skopeo, startFixture, type Fixture } from "./mutate-helpers.js";
 

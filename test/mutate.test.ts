@@ -6,9 +6,9 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { readFile } from "node:fs/promises";
+import { readFile, readdir } from "node:fs/promises";
 import { existsSync } from "node:fs";
-import { run, tcrane } from "./harness/tools.js";
+import { tcrane } from "./harness/tools.js";
 import { digestOf } from "../src/image/digest.js";
 import { skopeo, startFixture, type Fixture } from "./mutate-helpers.js";
 
@@ -172,5 +172,14 @@ test("bad input and missing images give the contract's exit statuses", async () 
   assert.equal(noFile.code, 3, noFile.stderr);
   const notIndex = await tcrane(["index", "list", `${f.h}/t/app:1`]);
   assert.equal(notIndex.code, 2, notIndex.stderr);
+  // Windows images need crane's Files/ layer layout: refused rather than silently broken
+  await f.ok(["mutate", `${f.h}/t/base:1`, "--set-platform", "windows/amd64", "-t", `${f.h}/t/win:1`]);
+  assert.equal((await f.config(`${f.h}/t/win:1`)).os, "windows");
+  const win = await tcrane(["append", "-b", `${f.h}/t/win:1`, "-f", f.files.app!, "-t", `${f.h}/t/win:2`]);
+  assert.equal(win.code, 1, win.stderr);
+  assert.match(win.stderr, /Windows/);
+  const failedOut = await tcrane(["append", "-b", `${f.h}/t/nothing:1`, "-f", f.files.base!, "-o", join(f.dir, "never.tar")]);
+  assert.equal(failedOut.code, 3, failedOut.stderr);
   assert.ok(!existsSync(join(f.dir, "never.tar")));
+  assert.deepEqual((await readdir(f.dir)).filter((n) => n.includes("never")), []);
 });

@@ -295,6 +295,30 @@ test("relative upload Locations keep their query; a manifest GET by digest is ve
   }
 });
 
+test("referrers API: an index answer is used, filtered client-side when the registry did not filter", async () => {
+  const c = newClient();
+  try {
+    const repo = { registry: proxy.host, repository: "faults/referrers" };
+    const subject = `sha256:${"c".repeat(64)}`;
+    const d = (n: string, artifactType: string) => ({ mediaType: "application/vnd.oci.image.manifest.v1+json", digest: `sha256:${n.repeat(64)}`, size: 10, artifactType });
+    const index = { schemaVersion: 2, mediaType: "application/vnd.oci.image.index.v1+json", manifests: [d("1", "application/sig"), d("2", "application/sbom")] };
+    proxy.clear();
+    proxy.add({
+      match: (r) => r.url.includes(`/referrers/${subject}`),
+      action: { kind: "status", status: 200, headers: { "content-type": "application/vnd.oci.image.index.v1+json" }, body: JSON.stringify(index) },
+    });
+    assert.deepEqual((await c.referrers(repo, subject)).manifests.map((m) => m.artifactType), ["application/sig", "application/sbom"]);
+    const filtered = await c.referrers(repo, subject, { artifactType: "application/sbom" });
+    assert.deepEqual(filtered.manifests.map((m) => m.digest), [`sha256:${"2".repeat(64)}`]);
+    assert.equal(proxy.log.at(-1)!.url, `/v2/faults/referrers/referrers/${subject}?artifactType=application%2Fsbom`);
+    assert.equal(proxy.log.at(-1)!.headers.accept, "application/vnd.oci.image.index.v1+json");
+    assert.ok(!proxy.log.some((r) => r.url.includes("/manifests/sha256-")), "no tag-schema fallback");
+  } finally {
+    proxy.clear();
+    await c.close();
+  }
+});
+
 test("tags pagination with n=2 over 5 tags, with relative and absolute Link", async () => {
   const c = newClient();
   try {

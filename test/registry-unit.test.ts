@@ -25,6 +25,8 @@ import {
 } from "../src/registry/index.js";
 import { TcraneError } from "../src/errors.js";
 import { tempDir } from "./harness/tools.js";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 
 test("WWW-Authenticate: a table of challenges", () => {
   const cases: [string | string[], { scheme: string; params: Record<string, string> }[]][] = [
@@ -171,4 +173,31 @@ test("an unreachable registry fails with NETWORK after the retries, saying how m
   } finally {
     await c.close();
   }
+});
+
+test("redirects: at most 10 hops are followed", async () => {
+  let hits = 0;
+  const server = createServer((req, res) => {
+    hits++;
+    if (req.url === "/v2/") {
+      res.writeHead(200, { "content-type": "application/json" });
+      res.end("{}");
+      return;
+    }
+    const n = Number(new URL(req.url ?? "/", "http://x").searchParams.get("n") ?? "0");
+    res.writeHead(307, { location: `/v2/r/blobs/sha256:${"0".repeat(64)}?n=${n + 1}` });
+    res.end();
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  const host = `127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const c = new RegistryClient({ retries: 0 });
+  try {
+    await assert.rejects(c.fetchBlob({ registry: host, repository: "r" }, { digest: `sha256:${"0".repeat(64)}` }), /too many redirects \(10\)/);
+    assert.equal(c.stats.redirects, 10);
+  } finally {
+    await c.close();
+    server.closeAllConnections();
+    await new Promise((r) => server.close(r));
+  }
+  assert.equal(hits, 1 + 1 + 10, "ping, first GET, 10 redirects (the https probe never parses as a request)");
 });

@@ -3,7 +3,7 @@
  * monolithic uploads, mount, Range, pagination, referrers, content negotiation) and bad requests,
  * each of which must answer the right OCI error and store nothing.
  */
-import { test, before, after } from "node:test";
+import { describe, test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { readdir } from "node:fs/promises";
 import { join } from "node:path";
@@ -15,15 +15,22 @@ import { sha } from "./server-fixtures.js";
 let reg: RunningRegistry;
 let dir: string;
 let cleanup: () => Promise<void>;
+let onDisk = true;
 
-before(async () => {
-  ({ dir, cleanup } = await tempDir("tcrane-server-api-"));
-  reg = await startRegistry({ dir, maxManifestBytes: 64 * 1024 });
-});
-after(async () => {
-  await reg.close();
-  await cleanup();
-});
+for (const kind of ["dir", "memory"] as const) {
+  describe(`${kind} store`, () => {
+    before(async () => {
+      ({ dir, cleanup } = await tempDir("tcrane-server-api-"));
+      onDisk = kind === "dir";
+      reg = await startRegistry({ dir: onDisk ? dir : undefined, maxManifestBytes: 64 * 1024 });
+    });
+    after(async () => {
+      await reg.close();
+      await cleanup();
+    });
+    apiTests();
+  });
+}
 
 interface Res {
   status: number;
@@ -35,7 +42,7 @@ interface Res {
 async function call(method: string, path: string, opts: { headers?: Record<string, string>; body?: string | Buffer } = {}): Promise<Res> {
   // a Client sends the raw path (no URL normalisation of "..", "%2e%2e" or "//")
   const client = new Client(reg.url);
-  const r = await client.request({ path, method: method as "GET", headers: opts.headers, body: opts.body }).finally(() => undefined);
+  const r = await client.request({ path, method: method as "GET", headers: opts.headers, body: opts.body });
   const text = await r.body.text();
   await client.close();
   return { status: r.statusCode, headers: r.headers, text, json: () => JSON.parse(text) };
@@ -48,9 +55,11 @@ function errCode(r: Res): string {
 }
 
 async function blobFiles(): Promise<string[]> {
+  if (!onDisk) return [];
   return (await readdir(join(dir, "blobs", "sha256")).catch(() => [])).sort();
 }
 async function uploadFiles(): Promise<string[]> {
+  if (!onDisk) return [];
   return readdir(join(dir, "tcrane-registry", "uploads"));
 }
 
@@ -75,6 +84,7 @@ function manifestFor(config: { digest: string; size: number }, layers: Array<{ d
 
 const OCI_MANIFEST = { "content-type": "application/vnd.oci.image.manifest.v1+json" };
 
+function apiTests(): void {
 test("ping answers 200 with the API version header", async () => {
   const r = await call("GET", "/v2/");
   assert.equal(r.status, 200);
@@ -88,6 +98,9 @@ test("chunked upload: POST, PATCH with Content-Range, status, out-of-order 416, 
   const loc = String(start.headers.location);
   assert.match(loc, /^\/v2\/chunky\/blobs\/uploads\/[0-9a-f-]{36}$/);
   assert.equal(start.headers.range, "0-0");
+  const short = await call("PATCH", loc, { body: data.subarray(0, 5), headers: { "content-range": "0-9" } });
+  assert.equal(short.status, 416, "a chunk shorter than its Content-Range is refused");
+  assert.equal((await call("GET", loc)).headers.range, "0-0", "and rolled back");
   const p1 = await call("PATCH", loc, { body: data.subarray(0, 10), headers: { "content-range": "0-9", "content-type": "application/octet-stream" } });
   assert.equal(p1.status, 202);
   assert.equal(p1.headers.range, "0-9");
@@ -128,6 +141,27 @@ test("wrong digest on PUT: 400 DIGEST_INVALID and nothing stored", async () => {
   assert.deepEqual(await blobFiles(), before);
   assert.deepEqual(await uploadFiles(), []);
   assert.equal((await call("GET", loc)).status, 404, "the failed session is gone");
+});
+
+test("sha512 digests: monolithic and chunked uploads verify, a wrong one is refused", async () => {
+  const { createHash } = await import("node:crypto");
+  const data = Buffer.from("sha512 content ".repeat(100));
+  const d512 = "sha512:" + createHash("sha512").update(data).digest("hex");
+  const mono = await call("POST", `/v2/five12/blobs/uploads/?digest=${d512}`, { body: data });
+  assert.equal(mono.status, 201, mono.text);
+  const got = await call("GET", `/v2/five12/blobs/${d512}`);
+  assert.equal(got.text, data.toString());
+  const start = await call("POST", "/v2/five12b/blobs/uploads/");
+  const loc = String(start.headers.location);
+  await call("PATCH", loc, { body: data });
+  const bad = await call("PUT", `${loc}?digest=sha512:${"0".repeat(128)}`);
+  assert.equal(errCode(bad), "DIGEST_INVALID");
+  const start2 = await call("POST", "/v2/five12b/blobs/uploads/");
+  const loc2 = String(start2.headers.location);
+  await call("PATCH", loc2, { body: data.subarray(0, 100) });
+  const fin = await call("PUT", `${loc2}?digest=${d512}`, { body: data.subarray(100) });
+  assert.equal(fin.status, 201, fin.text);
+  assert.equal((await call("HEAD", `/v2/five12b/blobs/${d512}`)).headers["content-length"], String(data.length));
 });
 
 test("blob GET with Range answers 206; HEAD gives size and digest; DELETE removes", async () => {
@@ -214,6 +248,7 @@ test("manifest PUT/GET/HEAD/DELETE, content negotiation, tags and by-digest chec
   assert.equal(noRepo.status, 404);
   assert.equal(errCode(noRepo), "NAME_UNKNOWN");
   // the tag is in the layout's index.json with both annotations
+  if (!onDisk) return;
   const { readFile } = await import("node:fs/promises");
   const index = JSON.parse(await readFile(join(dir, "index.json"), "utf8"));
   const entry = index.manifests.find((m: { digest: string }) => m.digest === sha(man));
@@ -265,6 +300,7 @@ test("path traversal and invalid names: 400 NAME_INVALID, nothing touched", asyn
   }
   assert.deepEqual(await blobFiles(), before);
   assert.deepEqual(await uploadFiles(), []);
+  if (!onDisk) return;
   const { readdir: rd } = await import("node:fs/promises");
   const top = (await rd(dir)).sort();
   assert.deepEqual(top, ["blobs", "index.json", "oci-layout", "tcrane-registry"]);
@@ -332,3 +368,4 @@ test("unknown endpoints and methods answer OCI errors", async () => {
   assert.equal(u.status, 404);
   assert.equal(errCode(u), "BLOB_UPLOAD_UNKNOWN");
 });
+}

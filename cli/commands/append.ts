@@ -39,6 +39,7 @@ const command: CommandModule<GlobalArgs, Args> = {
         ociEmptyBase: args["oci-empty-base"],
         setBaseImageAnnotations: args["set-base-image-annotations"],
       });
+      if (args.output === "-") return; // the tarball went to stdout
       printResult(args.json, { destination: r.destination, digest: r.digest, mediaType: r.mediaType, images: r.images }, () => r.destination);
     }),
 };

@@ -23,6 +23,7 @@ const command: CommandModule<GlobalArgs, Args> = {
   handler: (args) =>
     withContext(args, async (ctx) => {
       const r = await flatten(ctx, args.image, { ...opOptions(ctx), tag: args.tag, output: args.output });
+      if (args.output === "-") return; // the tarball went to stdout
       printResult(args.json, { destination: r.destination, digest: r.digest, mediaType: r.mediaType, images: r.images }, () => r.destination);
     }),
 };

@@ -67,6 +67,7 @@ const command: CommandModule<GlobalArgs, Args> = {
         repo: args.repo,
         output: args.output,
       });
+      if (args.output === "-") return; // the tarball went to stdout
       printResult(args.json, { destination: r.destination, digest: r.digest, mediaType: r.mediaType, images: r.images }, () => r.destination);
     }),
 };

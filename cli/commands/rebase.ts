@@ -27,6 +27,7 @@ const command: CommandModule<GlobalArgs, Args> = {
   handler: (args) =>
     withContext(args, async (ctx) => {
       const r = await rebase(ctx, args.image, { ...opOptions(ctx), oldBase: args.old_base, newBase: args.new_base, tag: args.tag, output: args.output });
+      if (args.output === "-") return; // the tarball went to stdout
       printResult(args.json, { destination: r.destination, digest: r.digest, mediaType: r.mediaType, images: r.images }, () => r.destination);
     }),
 };

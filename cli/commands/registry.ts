@@ -52,7 +52,7 @@ const serve: CommandModule<GlobalArgs, ServeArgs> = {
 };
 
 const command: CommandModule<GlobalArgs, GlobalArgs> = {
-  command: "registry <command>",
+  command: "registry",
   describe: "Run a registry",
   builder: (y: Argv<GlobalArgs>) => y.command(serve).demandCommand(1, "a registry subcommand is required: serve") as never,
   handler: () => undefined,

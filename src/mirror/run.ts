@@ -2,9 +2,14 @@
  * Running a mirror: the planned images go through the one engine, `imageJobs` images at once, all
  * sharing one blob limiter of `jobs` (and the client's per-host connection cap), so mirroring 500
  * tags never opens 500 connections. Idempotent: an image whose destination tag already holds the
- * source digest costs one HEAD on each side and no engine call; an image copied halfway resumes
- * (the engine skips the blobs already there). Referrers (OCI referrers API) and cosign-style tags
- * (`sha256-<hex>`, `.sig`, `.att`, `.sbom`) are carried when the entry asks for them.
+ * source digest costs one HEAD on each side and no engine call (with a platform list, the source
+ * index is also read once to compute the filtered digest); an image copied halfway resumes (the
+ * engine skips the blobs already there). Concurrent copies into one repository never upload the
+ * same content twice at once: the same root under several tags is copied once and then tagged,
+ * and shared blobs are claimed by one copy (claims.ts). Referrers are carried when the entry asks:
+ * the source tags `sha256-<hex>` (the OCI referrers tag schema), `.sig`, `.att`, `.sbom` of each
+ * copied image's digest, then every manifest the referrers API lists (by digest), one level deep.
+ * They follow the source digest: with a platform filter they refer to the unfiltered source root.
  */
 import { setMaxListeners } from "node:events";
 import pLimit from "p-limit";
@@ -152,33 +157,34 @@ export async function mirror(client: RegistryClient, spec: MirrorSpec, opts: Mir
       }
     };
 
+    // Referrers of one image, one at a time (they share blobs and manifests with each other):
+    // the cosign / tag-schema tags first, then the referrers API's manifests by digest.
     const referrersOf = async (item: PlanItem, pos: number, digest: string): Promise<void> => {
       let n = 0;
       const next = () => pos + ++n / 1e4;
       const base = { entry: item.entry, platforms: "all" as const, referrers: false };
-      const jobs: Array<Promise<unknown>> = [];
+      const todo: Array<{ item: PlanItem; root?: Descriptor }> = [];
+      const add = (source: Reference, destination: Reference, root?: Descriptor) => {
+        if (claimed.has(destination.name)) return;
+        claimed.add(destination.name);
+        todo.push({ item: { ...base, source, destination }, root });
+      };
       try {
-        const idx = await client.referrers(item.source, digest, { signal });
-        for (const d of idx.manifests) {
-          const dst = withDigest(item.destination, d.digest);
-          if (claimed.has(dst.name)) continue;
-          claimed.add(dst.name);
-          jobs.push(one({ ...base, source: withDigest(item.source, d.digest), destination: dst }, next(), "referrer", d));
-        }
         const tags = await sourceTags(item.source);
         const stem = referrersTag(digest);
         for (const t of [stem, `${stem}.sig`, `${stem}.att`, `${stem}.sbom`]) {
-          if (!tags.has(t)) continue;
-          const dst = withTag(item.destination, t);
-          if (claimed.has(dst.name)) continue;
-          claimed.add(dst.name);
-          jobs.push(one({ ...base, source: withTag(item.source, t), destination: dst }, next(), "referrer"));
+          if (tags.has(t)) add(withTag(item.source, t), withTag(item.destination, t));
         }
+        const idx = await client.referrers(item.source, digest, { signal });
+        for (const d of idx.manifests) add(withDigest(item.source, d.digest), withDigest(item.destination, d.digest), d);
       } catch (e) {
         const err = fail(e);
         record({ entry: item.entry, kind: "referrer", source: `${item.source.context}@${digest} (referrers)`, destination: item.destination.context, status: "failed", bytes: 0, seconds: 0, error: { code: err.code, message: err.line } }, next());
       }
-      await Promise.all(jobs);
+      for (const t of todo) {
+        if (signal.aborted) return;
+        await one(t.item, next(), "referrer", t.root);
+      }
     };
 
     await Promise.all(

@@ -144,7 +144,7 @@ export function rebaseImage(edit: EditSource, img: EditableImage, oldBase: BaseI
   if (nb.config["os.version"]) c["os.version"] = nb.config["os.version"];
   else delete c["os.version"];
   if (nb.config.variant) c.variant = nb.config.variant;
-  c.rootfs = { type: "layers", diff_ids: [...nb.config.rootfs.diff_ids, ...c.rootfs.diff_ids.slice(oldBase.image.config.rootfs.diff_ids.length)] };
+  c.rootfs = { type: "layers", diff_ids: [...nb.config.rootfs.diff_ids, ...c.rootfs.diff_ids.slice(n)] };
   c.history = [...(nb.config.history ?? []), ...(c.history ?? []).slice(oldHistLen)];
   const newLayers: Descriptor[] = [...nb.manifest.layers.map((l) => relabel(img, l)), ...layers.slice(n)];
   img.manifest.layers = newLayers;

@@ -116,6 +116,13 @@ async function buildLayers(edit: EditSource, paths: string[], o: EditOptions): P
   return out;
 }
 
+/** crane rewrites layers for Windows bases (Files/ prefix, Hives/, security descriptors): not done here, so refused. */
+function refuseWindows(img: EditableImage, what: string): void {
+  if (img.config.os === "windows") {
+    throw new TcraneError("UNSUPPORTED", "appending layers to a Windows image is not supported (its layers need the Files/ and Hives/ layout)", { what });
+  }
+}
+
 /** Options of append. */
 export interface AppendOptions extends EditOptions, Destination {
   /** Base image (any place); absent: an empty image. */
@@ -138,6 +145,7 @@ export async function append(ctx: TransportContext, o: AppendOptions): Promise<E
     const edit = new EditSource();
     try {
       const img = emptyImage(o.ociEmptyBase === true, o.platform && o.platform !== "all" ? o.platform : undefined);
+      refuseWindows(img, "--platform");
       appendLayers(img, await buildLayers(edit, o.layers, o));
       return await publish(ctx, edit, writeImage(edit, img), 1, target, o);
     } finally {
@@ -154,6 +162,7 @@ export async function append(ctx: TransportContext, o: AppendOptions): Promise<E
         os.source,
         root,
         (img) => {
+          refuseWindows(img, o.base!);
           appendLayers(img, layers);
           if (o.setBaseImageAnnotations) {
             const ann: Record<string, string> = { "org.opencontainers.image.base.digest": img.from!.digest };
@@ -195,7 +204,10 @@ export async function mutate(ctx: TransportContext, image: string, o: MutateOpti
         os.source,
         root,
         (img) => {
-          if (layers.length) appendLayers(img, layers);
+          if (layers.length) {
+            refuseWindows(img, image);
+            appendLayers(img, layers);
+          }
           mutateConfig(img, o.changes ?? {});
           annotate(img, o.annotations);
         },

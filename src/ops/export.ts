@@ -219,6 +219,7 @@ async function flattenLayer(
     }
   } finally {
     opts.signal?.removeEventListener("abort", onAbort);
+    raw.destroy(); // a no-op after a clean end; releases the connection or file after a failure
   }
   for (const [p, flags] of pending) note(p, flags);
   stats.layers++;

@@ -6,6 +6,7 @@ import { TcraneError } from "../errors.js";
 import { parseAnyManifest, parseConfig } from "../image/manifest.js";
 import { isIndex } from "../image/mediatypes.js";
 import type { Platform } from "../image/types.js";
+import { DEFAULT_REGISTRY } from "../reference/index.js";
 import { readManifest } from "../transfer/engine.js";
 import type { TransportContext } from "../transports/index.js";
 import { fetchManifestFrom, resolveImageFrom, withImageSource, type LookOptions } from "./look.js";
@@ -57,7 +58,8 @@ export interface InspectOptions extends LookOptions {
 export async function inspect(ctx: TransportContext, image: string, opts: InspectOptions = {}): Promise<InspectImage | InspectIndex> {
   return withImageSource(ctx, image, async (os) => {
     const ref = os.place.reference;
-    const name = ref ? ref.context : os.place.raw;
+    // skopeo names Docker Hub `docker.io/…`; other registries as given.
+    const name = ref ? (ref.registry === DEFAULT_REGISTRY ? `docker.io/${ref.repository}` : ref.context) : os.place.raw;
     const wanted = opts.platform === "all" ? undefined : opts.platform;
     const root = await fetchManifestFrom(os, { signal: opts.signal });
     if (!wanted && isIndex(root.descriptor.mediaType)) {

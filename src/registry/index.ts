@@ -7,7 +7,7 @@ export { MANIFEST_ACCEPT, MANIFEST_SIZE_LIMIT } from "./manifest.js";
 export { DEFAULT_CHUNK_SIZE, withDigest } from "./upload.js";
 export { DEFAULT_PAGE_SIZE, nextLink } from "./pagination.js";
 export { referrersTag } from "./referrers.js";
-export { parseContentRange } from "./blob.js";
+export { parseContentRange, pullScopes, pushScopes } from "./blob.js";
 export {
   parseChallenges,
   pickChallenge,

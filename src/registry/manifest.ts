@@ -152,7 +152,7 @@ export async function putManifest(
   }
   const scopes = pushScopes(repo);
   try {
-    const have = await headManifest(t, repo, reference, { signal: opts.signal, scopes, accept: [mediaType] });
+    const have = await headManifest(t, repo, reference, { signal: opts.signal, scopes });
     if (have?.digest === digest) return digest;
   } catch (err) {
     if (opts.signal?.aborted) throw err;

@@ -155,6 +155,7 @@ export class Transport {
   private async doPing(registry: string, signal?: AbortSignal): Promise<RegistryAuth> {
     const schemes: ("https" | "http")[] = allowsHttpFallback(registry, this.opts.insecure) ? ["https", "http"] : ["https"];
     let firstErr: unknown;
+    let lastErr: unknown;
     for (const scheme of schemes) {
       const url = new URL(`${scheme}://${apiHost(registry)}/v2/`);
       let res: Response;
@@ -166,6 +167,7 @@ export class Transport {
         // HTTPS server") means https's failure (e.g. an unknown CA) is the real story
         if (firstErr && err instanceof RegistryError && err.status === 400) throw toTcraneError(firstErr);
         firstErr ??= err;
+        lastErr = err;
         if (err instanceof TcraneError && err.code !== "NETWORK") throw err;
         continue;
       }
@@ -177,7 +179,7 @@ export class Transport {
       await res.body.dump();
       return { scheme, challenge: pickChallenge(challenges) };
     }
-    throw toTcraneError(firstErr);
+    throw toTcraneError(lastErr); // the http fallback's error carries the number of tries
   }
 
   /** The Authorization for `scopes` on `registry` (pings first). */
@@ -237,7 +239,7 @@ export class Transport {
           const loc = header(res.headers, "location");
           await res.body.dump();
           if (!loc) throw new TcraneError("REGISTRY", `redirect ${res.status} without Location`, { what: `${init.method} ${redactUrl(url)}` });
-          if (hops + 1 >= MAX_HOPS) throw new TcraneError("REGISTRY", `too many redirects (${MAX_HOPS})`, { what: `${init.method} ${redactUrl(init.url)}` });
+          if (hops >= MAX_HOPS) throw new TcraneError("REGISTRY", `too many redirects (${MAX_HOPS})`, { what: `${init.method} ${redactUrl(init.url)}` });
           const next = new URL(loc, url);
           if (next.href === url.href) throw new TcraneError("REGISTRY", "redirect loop", { what: `${init.method} ${redactUrl(url)}` });
           if (next.origin !== url.origin) delete headers.authorization;

@@ -101,7 +101,7 @@ function contentRange(h: string | undefined): { start: number; end: number } | u
 /** PATCH /v2/<name>/blobs/uploads/<uuid>: append a chunk. */
 export const patchUpload: Handler = async (req, res, ctx, { name, param }) => {
   requireWritable(ctx);
-  const s = ctx.uploads.get(name, param);
+  const s = ctx.uploads.get(name, param, true);
   const range = contentRange(req.headers["content-range"]);
   await ctx.uploads.append(s, req, range);
   uploadAccepted(res, 202, s);
@@ -115,7 +115,7 @@ export const uploadStatus: Handler = async (_req, res, ctx, { name, param }) => 
 /** PUT /v2/<name>/blobs/uploads/<uuid>?digest=: last chunk (optional), verify, commit. */
 export const finishUpload: Handler = async (req, res, ctx, { name, param, query }) => {
   requireWritable(ctx);
-  const s = ctx.uploads.get(name, param);
+  const s = ctx.uploads.get(name, param, true);
   const digest = checkDigest(query.get("digest"));
   if (hasBody(req)) await ctx.uploads.append(s, req, contentRange(req.headers["content-range"]));
   await ctx.uploads.finish(s, digest);
@@ -125,7 +125,7 @@ export const finishUpload: Handler = async (req, res, ctx, { name, param, query 
 
 /** DELETE /v2/<name>/blobs/uploads/<uuid>: cancel. */
 export const cancelUpload: Handler = async (_req, res, ctx, { name, param }) => {
-  const s = ctx.uploads.get(name, param);
+  const s = ctx.uploads.get(name, param, true);
   await ctx.uploads.cancel(s);
   send(res, 204, {});
 };

@@ -222,7 +222,7 @@ export class DirStore implements RegistryStore {
       });
       return before !== idx.manifests.length;
     });
-    return found || (isTag && removed);
+    return found || removed;
   }
 
   async referrers(repo: string, subject: string): Promise<StoredManifest[]> {
@@ -258,8 +258,13 @@ export class DirStore implements RegistryStore {
 
   async commitBlob(repo: string, digest: string, tempPath: string, _size: number): Promise<void> {
     const p = this.blobPath(digest);
-    await mkdir(dirname(p), { recursive: true });
-    await rename(tempPath, p);
+    try {
+      await mkdir(dirname(p), { recursive: true });
+      await rename(tempPath, p);
+    } catch (err) {
+      await rm(tempPath, { force: true });
+      throw err;
+    }
     await this.addMember(repo, digest);
   }
 

@@ -72,13 +72,16 @@ async function readAll(s: Readable, limit: number): Promise<Buffer> {
 /** Skip `start` bytes and stop after `end` (inclusive) of a stream. */
 function slice(src: Readable, start: number, end: number): Readable {
   let pos = 0;
+  let done = false;
   const t = new Transform({
     transform(chunk: Buffer, _e, cb) {
+      if (done) return cb();
       const a = Math.max(0, start - pos);
       const b = Math.min(chunk.length, end + 1 - pos);
       pos += chunk.length;
       if (b > a) this.push(chunk.subarray(a, b));
       if (pos > end) {
+        done = true;
         this.push(null);
         src.unpipe(t);
         src.destroy();

@@ -29,7 +29,7 @@ export interface RegistryOptions {
   address?: string;
   /** Store in this OCI image layout directory (created if missing) instead of memory. */
   dir?: string;
-  /** Serve this OCI layout directory or oci-/docker-archive read-only (exclusive with `dir`). */
+  /** Serve this OCI layout directory, oci-archive or docker-archive read-only, without unpacking it (exclusive with `dir`). */
   from?: string;
   /** htpasswd file (bcrypt entries): require Basic auth on every request. */
   htpasswd?: string;

@@ -3,7 +3,8 @@
  * store's upload directory, hashing (sha256) as bytes arrive, so a finished upload is verified
  * without re-reading it; a sha512 digest is verified by re-reading the file through a
  * VerifyingStream. Data never sits in memory. A chunk that fails midway is rolled back (file
- * truncated, hash restored), so the session stays usable.
+ * truncated, hash restored), so the session stays usable. Sessions idle for longer than
+ * `maxIdleMs` (default 1 hour) are dropped, with their files, when the next session starts.
  */
 import { createHash, randomUUID, type Hash } from "node:crypto";
 import { createReadStream, createWriteStream } from "node:fs";
@@ -23,6 +24,8 @@ export interface UploadSession {
   size: number;
   hash: Hash;
   busy: boolean;
+  /** Last time a request used the session (ms since the epoch). */
+  touched: number;
 }
 
 /** The `Range` header value of an upload: `0-<last byte>` (`0-0` when empty, like distribution). */
@@ -49,23 +52,29 @@ async function appendTo(body: Readable, path: string, hash: Hash, limit?: number
 export class Uploads {
   private readonly sessions = new Map<string, UploadSession>();
 
-  constructor(private readonly dir: () => Promise<string>) {}
+  constructor(
+    private readonly dir: () => Promise<string>,
+    private readonly maxIdleMs = 3600_000,
+  ) {}
 
-  /** Start a session for `repo` (an empty temp file). */
+  /** Start a session for `repo` (an empty temp file); drops sessions idle for too long. */
   async create(repo: string): Promise<UploadSession> {
+    const now = Date.now();
+    for (const old of this.sessions.values()) if (!old.busy && now - old.touched > this.maxIdleMs) await this.cancel(old);
     const id = randomUUID();
     const path = join(await this.dir(), id);
     await writeFile(path, "");
-    const s: UploadSession = { id, repo, path, size: 0, hash: createHash("sha256"), busy: false };
+    const s: UploadSession = { id, repo, path, size: 0, hash: createHash("sha256"), busy: false, touched: now };
     this.sessions.set(id, s);
     return s;
   }
 
-  /** The session `id` of `repo`, or 404 BLOB_UPLOAD_UNKNOWN. */
-  get(repo: string, id: string): UploadSession {
+  /** The session `id` of `repo`, or 404 BLOB_UPLOAD_UNKNOWN; `forWrite` refuses (416) a session another request is writing. */
+  get(repo: string, id: string, forWrite = false): UploadSession {
     const s = this.sessions.get(id);
     if (!s || s.repo !== repo) throw E.uploadUnknown(id);
-    if (s.busy) throw E.uploadInvalid("another request is writing to this upload", 416, { Range: rangeHeader(s) });
+    if (forWrite && s.busy) throw E.uploadInvalid("another request is writing to this upload", 416, { Range: rangeHeader(s) });
+    s.touched = Date.now();
     return s;
   }
 
