@@ -79,12 +79,15 @@ export async function describeMachine(repoRoot: string): Promise<Machine> {
     /* not Linux */
   }
   let commit: string | undefined;
-  try {
-    // Read HEAD's commit from the files (no git command).
-    const head = (await readFile(join(repoRoot, ".git", "HEAD"), "utf8")).trim();
-    commit = head.startsWith("ref: ") ? (await readFile(join(repoRoot, ".git", head.slice(5)), "utf8")).trim() : head;
-  } catch {
-    /* not a checkout */
+  for (const root of [repoRoot, process.cwd()]) {
+    try {
+      // Read HEAD's commit from the files (no git command); the bench may run from a snapshot of dist/.
+      const head = (await readFile(join(root, ".git", "HEAD"), "utf8")).trim();
+      commit = head.startsWith("ref: ") ? (await readFile(join(root, ".git", head.slice(5)), "utf8")).trim() : head;
+      break;
+    } catch {
+      /* not a checkout */
+    }
   }
   return {
     date: new Date().toISOString(),

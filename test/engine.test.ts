@@ -115,3 +115,27 @@ test("engine: uncompressed layers are gzip-compressed for sinks that want it; co
   });
   assert.equal(dst.tags.get("latest")!.digest, r.descriptor.digest);
 });
+
+test("engine: a manifest PUT refused with MANIFEST_BLOB_UNKNOWN re-checks its children once", async () => {
+  const { RegistryError } = await import("../src/errors.js");
+  const src = new MemoryStore("src");
+  const img = buildImage(src, { layers: 2 });
+  src.tags.set("latest", img.manifest);
+  const dst = new MemoryStore("dst");
+  // the sink claims to have layer 0, but does not: the manifest PUT fails the first time
+  const lying = img.layers[0]!.digest;
+  const realExists = dst.exists.bind(dst);
+  let lies = 1;
+  dst.exists = async (d) => (d.digest === lying && lies-- > 0 ? true : realExists(d));
+  const realPush = dst.push.bind(dst);
+  dst.push = async (d, s, o) => {
+    if (d.digest === img.manifest.digest && !dst.blobs.has(lying)) {
+      for await (const _ of s) { /* drain */ }
+      throw new RegistryError("REGISTRY", "blob unknown", { status: 400, method: "PUT", url: "x", errors: [{ code: "MANIFEST_BLOB_UNKNOWN" }] });
+    }
+    return realPush(d, s, o);
+  };
+  await copyImage(src, undefined, dst, { tags: ["latest"] });
+  assert.ok(dst.blobs.has(lying));
+  assert.equal(dst.tags.get("latest")!.digest, img.manifest.digest);
+});

@@ -17,7 +17,7 @@ import {
   isRetryableError,
   nextLink,
   registryError,
-  withDigest,
+  uploadUrlWithDigest,
   referrersTag,
   parseContentRange,
   readCertsD,
@@ -128,8 +128,8 @@ test("registry errors: OCI JSON, HTML pages, plain text; codes and exit statuses
 });
 
 test("upload locations keep their query; referrers tags; Content-Range", () => {
-  assert.equal(withDigest(new URL("http://r/v2/a/blobs/uploads/u?_state=a%2Bb=="), "sha256:00").href, "http://r/v2/a/blobs/uploads/u?_state=a%2Bb==&digest=sha256%3A00");
-  assert.equal(withDigest(new URL("http://r/v2/a/blobs/uploads/u"), "sha256:00").href, "http://r/v2/a/blobs/uploads/u?digest=sha256%3A00");
+  assert.equal(uploadUrlWithDigest(new URL("http://r/v2/a/blobs/uploads/u?_state=a%2Bb=="), "sha256:00").href, "http://r/v2/a/blobs/uploads/u?_state=a%2Bb==&digest=sha256%3A00");
+  assert.equal(uploadUrlWithDigest(new URL("http://r/v2/a/blobs/uploads/u"), "sha256:00").href, "http://r/v2/a/blobs/uploads/u?digest=sha256%3A00");
   const hex = "a".repeat(64);
   assert.equal(referrersTag(`sha256:${hex}`), `sha256-${hex}`);
   assert.equal(referrersTag(`sha512:${"b".repeat(128)}`), `sha512-${"b".repeat(64)}`);

@@ -4,7 +4,7 @@
  */
 export { RegistryClient, DEFAULT_USER_AGENT, type RegistryClientOptions, type TokenResult, type Repo, type ManifestResult } from "./client.js";
 export { MANIFEST_ACCEPT, MANIFEST_SIZE_LIMIT } from "./manifest.js";
-export { DEFAULT_CHUNK_SIZE, withDigest } from "./upload.js";
+export { DEFAULT_CHUNK_SIZE, uploadUrlWithDigest } from "./upload.js";
 export { DEFAULT_PAGE_SIZE, nextLink } from "./pagination.js";
 export { referrersTag } from "./referrers.js";
 export { parseContentRange, pullScopes, pushScopes } from "./blob.js";

@@ -9,6 +9,7 @@
 import { createHash } from "node:crypto";
 import { TcraneError, VerificationError } from "../errors.js";
 import { isDigest, parseDigest } from "../image/digest.js";
+import { MANIFEST_ACCEPT } from "../image/mediatypes.js";
 import { redactUrl } from "../redact.js";
 import { scope } from "../reference/index.js";
 import { pullScopes, pushScopes, repoUrl, type Repo } from "./blob.js";
@@ -17,15 +18,8 @@ import { discard, header, type Transport } from "./transport.js";
 /** Largest manifest read (bytes). */
 export const MANIFEST_SIZE_LIMIT = 16 * 1024 * 1024;
 
-/** crane's Accept list for manifests (remote.Get/Image/Head). */
-export const MANIFEST_ACCEPT = [
-  "application/vnd.docker.distribution.manifest.v1+json",
-  "application/vnd.docker.distribution.manifest.v1+prettyjws",
-  "application/vnd.docker.distribution.manifest.v2+json",
-  "application/vnd.oci.image.manifest.v1+json",
-  "application/vnd.docker.distribution.manifest.list.v2+json",
-  "application/vnd.oci.image.index.v1+json",
-];
+/** crane's Accept list for manifests (remote.Get/Image/Head), from src/image/mediatypes.ts. */
+export { MANIFEST_ACCEPT };
 
 /** A manifest as read from a registry. */
 export interface ManifestResult {

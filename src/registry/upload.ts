@@ -46,7 +46,7 @@ function session(res: { headers: Record<string, unknown> }, base: URL): Session 
 }
 
 /** Add `digest=` to an upload location, keeping its query string byte for byte. */
-export function withDigest(url: URL, digest: string): URL {
+export function uploadUrlWithDigest(url: URL, digest: string): URL {
   const u = new URL(url);
   u.search = (u.search ? `${u.search}&` : "?") + `digest=${encodeURIComponent(digest)}`;
   return u;
@@ -206,7 +206,7 @@ export async function pushBlob(
       const loc = chunkSize !== undefined ? await chunked(t, repo, s, src, chunkSize, o) : await streamed(t, repo, s, src, desc.size, o);
       const res = await t.send({
         method: "PUT",
-        url: withDigest(loc, desc.digest),
+        url: uploadUrlWithDigest(loc, desc.digest),
         registry: repo.registry,
         scopes: pushScopes(repo),
         headers: { "content-type": "application/octet-stream", "content-length": "0" },

@@ -9,7 +9,7 @@
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import pLimit from "p-limit";
-import { TcraneError } from "../errors.js";
+import { RegistryError, TcraneError } from "../errors.js";
 import { verifier } from "../image/digest.js";
 import type { Descriptor, Platform } from "../image/types.js";
 import { children, parseAnyManifest } from "../image/manifest.js";
@@ -221,9 +221,28 @@ export async function copyDescriptor(source: Source, root: Descriptor, sink: Sin
       if (out !== desc && (await sink.exists(out, { signal }))) return out;
       if (wantsTagPush) return out; // pushed together with its tag below
     }
-    await sink.push(out, Readable.from([outBytes]), { signal, reopen: async () => Readable.from([outBytes]) });
+    await pushManifest(out, outBytes, done);
     emit({ type: "manifest-done", digest: out.digest, mediaType: out.mediaType, size: out.size });
     return out;
+  };
+
+  // "exists" is an optimisation, not a truth: a manifest PUT refused because a child is unknown
+  // (a registry race between concurrent uploads, a HEAD that lied) re-checks its children once.
+  const pushManifest = async (desc: Descriptor, bytes: Buffer, kids: Descriptor[]): Promise<void> => {
+    const put = () => sink.push(desc, Readable.from([bytes]), { signal, reopen: async () => Readable.from([bytes]) });
+    try {
+      await put();
+    } catch (e) {
+      if (!isBlobUnknown(e)) throw e;
+      await new Promise((r) => setTimeout(r, 200));
+      for (const k of kids) {
+        if (isManifest(k.mediaType) || !isDistributable(k.mediaType)) continue;
+        if (await sink.exists(k, { signal })) continue;
+        inflight.delete(k.digest);
+        await copyNode(k, false);
+      }
+      await put();
+    }
   };
 
   const copyNode = (desc: Descriptor, isRoot: boolean): Promise<Descriptor> => {
@@ -245,6 +264,11 @@ export async function copyDescriptor(source: Source, root: Descriptor, sink: Sin
   result.descriptor = finalRoot;
   emit({ type: "image-done", ref: label, digest: finalRoot.digest, bytes: result.bytes, seconds: (Date.now() - started) / 1000 });
   return result;
+}
+
+/** A registry refusal that names an unknown blob (MANIFEST_BLOB_UNKNOWN / BLOB_UNKNOWN). */
+function isBlobUnknown(e: unknown): boolean {
+  return e instanceof RegistryError && e.errors.some((x) => x.code === "MANIFEST_BLOB_UNKNOWN" || x.code === "BLOB_UNKNOWN");
 }
 
 /** A short description of a platform choice for messages. */
