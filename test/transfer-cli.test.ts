@@ -117,6 +117,16 @@ test("save --from SPEC bundles what a mirror spec selects", async () => {
   assert.deepEqual(names, [`${reg.host}/demo/app:1`, `${reg.host}/other/app:1`]);
 });
 
+test("save IMAGE without -o names the file after the reference", async () => {
+  const r = await tcrane(["save", `${reg.host}/demo/app:1`], { cwd: work.dir });
+  assert.equal(r.code, 0, r.stderr);
+  const name = `127-0-0-1-${reg.port}-demo-app-1.tar`;
+  assert.match(r.stderr, new RegExp(name.replace(/\./g, "\\.")));
+  assert.ok(existsSync(join(work.dir, name)), `${name} missing`);
+  const many = await tcrane(["save", `${reg.host}/demo/app:1`, `${reg.host}/other/app:1`], { cwd: work.dir });
+  assert.equal(many.code, 2);
+});
+
 test("bad input: truncated bundle and missing image fail with one line, no output left", async () => {
   const bundle = join(work.dir, "cut.tar");
   assert.equal((await tcrane(["save", `${reg.host}/demo/app:1`, "-o", bundle])).code, 0);

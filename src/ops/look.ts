@@ -170,7 +170,7 @@ export async function tagImage(ctx: TransportContext, image: string, tag: string
   const r = registryReference(image, "tag");
   const target = withTag(r, tag);
   const got = await ctx.client.getManifest(r, r.digest ?? r.tag ?? "latest", { signal: opts.signal });
-  await ctx.client.putManifest(r, tag, got.bytes, got.mediaType, { signal: opts.signal });
+  await ctx.client.putManifest(r, tag, got.bytes, got.mediaType, { signal: opts.signal, skipExisting: false });
   return { ref: target.name, digest: got.digest, mediaType: got.mediaType };
 }
 

@@ -128,7 +128,8 @@ export class RegistryClient {
   }
 
   /** PUT a manifest with Content-Type `mediaType`; skipped when already there. Returns its digest. */
-  putManifest(repo: Repo, reference: string, bytes: Buffer, mediaType: string, opts: { signal?: AbortSignal } = {}): Promise<string> {
+  /** PUT a manifest; skipped when a HEAD shows the same digest there already (`skipExisting: false` when the caller has checked). */
+  putManifest(repo: Repo, reference: string, bytes: Buffer, mediaType: string, opts: { signal?: AbortSignal; skipExisting?: boolean } = {}): Promise<string> {
     return putManifest(this.t, repo, reference, bytes, mediaType, opts);
   }
 

@@ -136,7 +136,7 @@ export async function putManifest(
   reference: string,
   bytes: Buffer,
   mediaType: string,
-  opts: { signal?: AbortSignal } = {},
+  opts: { signal?: AbortSignal; skipExisting?: boolean } = {},
 ): Promise<string> {
   const alg = isDigest(reference) ? parseDigest(reference).algorithm : "sha256";
   const digest = digestWith(alg, bytes);
@@ -145,12 +145,14 @@ export async function putManifest(
     throw new TcraneError("INVALID_DIGEST", `manifest bytes hash to ${digest}, not ${reference}`, { what });
   }
   const scopes = pushScopes(repo);
-  try {
-    const have = await headManifest(t, repo, reference, { signal: opts.signal, scopes });
-    if (have?.digest === digest) return digest;
-  } catch (err) {
-    if (opts.signal?.aborted) throw err;
-    // "exists" is an optimisation: a failing HEAD means "unknown, upload it"
+  if (opts.skipExisting !== false) {
+    try {
+      const have = await headManifest(t, repo, reference, { signal: opts.signal, scopes });
+      if (have?.digest === digest) return digest;
+    } catch (err) {
+      if (opts.signal?.aborted) throw err;
+      // "exists" is an optimisation: a failing HEAD means "unknown, upload it"
+    }
   }
   const url = await repoUrl(t, repo, `manifests/${reference}`, opts.signal);
   const res = await t.send({

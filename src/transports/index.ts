@@ -5,6 +5,7 @@
 import { TcraneError } from "../errors.js";
 import { parseReference, type Reference } from "../reference/index.js";
 import type { RegistryClient } from "../registry/client.js";
+import { pushScopes } from "../registry/blob.js";
 import { RegistryTarget } from "./registry.js";
 import { openDockerArchiveSource } from "./docker-archive-source.js";
 import { createDockerArchiveSink } from "./docker-archive-sink.js";
@@ -131,6 +132,8 @@ export async function openSink(place: Place, ctx: TransportContext, opts: SinkOp
   switch (place.transport) {
     case "registry": {
       const r = place.reference!;
+      // One token for push+pull up front: later HEADs reuse it instead of asking for a pull token first.
+      await ctx.client.token(r.registry, pushScopes(r));
       sink = new RegistryTarget(ctx.client, r);
       tag = r.digest ? undefined : r.tag;
       break;

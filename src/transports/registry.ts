@@ -66,7 +66,7 @@ export class RegistryTarget implements Source, Sink, Mounter, ReferencePusher {
     if (isManifest(desc.mediaType)) {
       const bytes = await collect(stream);
       this.manifests.set(desc.digest, bytes);
-      await this.client.putManifest(this.repo, desc.digest, bytes, desc.mediaType, opts);
+      await this.client.putManifest(this.repo, desc.digest, bytes, desc.mediaType, { signal: opts?.signal, skipExisting: false });
       return;
     }
     let first: Readable | undefined = stream;
@@ -85,13 +85,13 @@ export class RegistryTarget implements Source, Sink, Mounter, ReferencePusher {
 
   async pushReference(desc: Descriptor, bytes: Buffer, ref: string, opts?: CallOptions): Promise<void> {
     this.manifests.set(desc.digest, bytes);
-    await this.client.putManifest(this.repo, ref, bytes, desc.mediaType, opts);
+    await this.client.putManifest(this.repo, ref, bytes, desc.mediaType, { signal: opts?.signal, skipExisting: false });
   }
 
   async tag(desc: Descriptor, ref: string, opts?: CallOptions): Promise<void> {
     let bytes = this.manifests.get(desc.digest);
     if (!bytes) bytes = (await this.client.getManifest(this.repo, desc.digest, opts)).bytes;
-    await this.client.putManifest(this.repo, ref, bytes, desc.mediaType, opts);
+    await this.client.putManifest(this.repo, ref, bytes, desc.mediaType, { signal: opts?.signal, skipExisting: false });
   }
 
   async mount(desc: Descriptor, from: Source, opts?: CallOptions): Promise<boolean> {
