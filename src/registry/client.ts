@@ -134,8 +134,8 @@ export class RegistryClient {
   }
 
   /** A verified stream of a blob; an interrupted download resumes with Range. 404 ⇒ NOT_FOUND. */
-  fetchBlob(repo: Repo, desc: { digest: string; size?: number }, opts: { signal?: AbortSignal } = {}): Promise<Readable> {
-    return fetchBlob(this.t, repo, desc, { signal: opts.signal, retries: this.retries, backoff: this.backoff });
+  fetchBlob(repo: Repo, desc: { digest: string; size?: number }, opts: { signal?: AbortSignal; verify?: boolean } = {}): Promise<Readable> {
+    return fetchBlob(this.t, repo, desc, { signal: opts.signal, retries: this.retries, backoff: this.backoff, verify: opts.verify });
   }
 
   /** HEAD a blob: its size, undefined on 404. */

@@ -19,7 +19,7 @@ import { parseDigest } from "../image/digest.js";
 import { isConfig, isDistributable, isIndex, isLayer, isManifest, layerCompression } from "../image/mediatypes.js";
 import type { Descriptor, HistoryEntry, ImageConfig, ImageManifest } from "../image/types.js";
 import { decompressStream, makeTempDir, parseJson, readAll } from "./files.js";
-import { TarWriter } from "./tar-index.js";
+import { createArchiveWriter, type ArchiveWriter } from "./tar-positional.js";
 import type { DockerManifestEntry } from "./docker-archive-source.js";
 import type { CallOptions, Committer, Sink, SinkTraits } from "./types.js";
 
@@ -69,7 +69,7 @@ export class DockerArchiveSink implements Sink, Committer {
   readonly description: string;
   readonly traits: SinkTraits = { indexes: false, compressedLayers: false };
   private readonly format: "tarball" | "legacy";
-  private readonly writer: TarWriter;
+  private readonly writer: ArchiveWriter;
   /** tarball form: digest ⇒ member name written. */
   private readonly written = new Map<string, string>();
   private readonly configs = new Map<string, Buffer>();
@@ -85,7 +85,7 @@ export class DockerArchiveSink implements Sink, Committer {
   ) {
     this.description = `docker-archive:${path}`;
     this.format = opts.format ?? "tarball";
-    this.writer = new TarWriter(path, { compress: opts.compress });
+    this.writer = createArchiveWriter(path, { compress: opts.compress });
   }
 
   /** True when this run already stored the content. */

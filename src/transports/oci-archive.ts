@@ -7,7 +7,8 @@
  */
 import type { Readable } from "node:stream";
 import { TcraneError } from "../errors.js";
-import { OCI_INDEX, isImageManifest, isManifest } from "../image/mediatypes.js";
+import { OCI_INDEX, isImageManifest, isIndex, isManifest } from "../image/mediatypes.js";
+import { DEFAULT_PLATFORM, platformMatches } from "../image/platform.js";
 import type { Descriptor, ImageIndex, ImageManifest } from "../image/types.js";
 import { familiarName, parseReference } from "../reference/index.js";
 import { parseJson, plainArchive, readAll, type PlainFile } from "./files.js";
@@ -20,7 +21,8 @@ import {
   mergeIndex,
   type LayoutStore,
 } from "./oci-layout.js";
-import { TarIndex, TarWriter } from "./tar-index.js";
+import { TarIndex } from "./tar-index.js";
+import { createArchiveWriter, type ArchiveWriter } from "./tar-positional.js";
 import type { CallOptions, Committer, Sink } from "./types.js";
 
 /** An indexed tar as a LayoutStore. */
@@ -85,16 +87,20 @@ export async function openOciArchiveSource(path: string, opts: CallOptions = {})
 export interface OciArchiveSinkOptions {
   /** gzip the whole archive (default none). */
   compress?: "gzip" | "none";
-  /** Also write Docker's manifest.json for tagged single-platform images. */
+  /**
+   * Also write Docker's manifest.json for tagged single-platform images, and for each tagged index
+   * its linux/amd64 child (when all that child's blobs are in the archive) under the index's tag.
+   */
   dockerManifest?: boolean;
 }
 
 /** Writes an oci-archive: `oci-layout`, blobs as pushed, then index.json (and manifest.json) at commit. */
 export class OciArchiveSink implements Sink, Committer {
   readonly description: string;
-  private readonly writer: TarWriter;
+  private readonly writer: ArchiveWriter;
   private readonly written = new Set<string>();
   private readonly manifests = new Map<string, ImageManifest>();
+  private readonly indexes = new Map<string, ImageIndex>();
   private readonly entries: Descriptor[] = [];
   private readonly roots = new RootTracker();
   private readonly inflight = new Map<string, Promise<void>>();
@@ -104,7 +110,7 @@ export class OciArchiveSink implements Sink, Committer {
     private readonly opts: OciArchiveSinkOptions = {},
   ) {
     this.description = `oci-archive:${path}`;
-    this.writer = new TarWriter(path, { compress: opts.compress });
+    this.writer = createArchiveWriter(path, { compress: opts.compress });
   }
 
   /** Start the archive with its `oci-layout` member. */
@@ -141,6 +147,7 @@ export class OciArchiveSink implements Sink, Committer {
         const bytes = await readAll(stream, 32 << 20, desc.digest);
         this.roots.add(desc, bytes);
         if (isImageManifest(desc.mediaType)) this.manifests.set(desc.digest, parseJson<ImageManifest>(bytes, desc.digest));
+        else if (isIndex(desc.mediaType)) this.indexes.set(desc.digest, parseJson<ImageIndex>(bytes, desc.digest));
         await this.writer.add(name, bytes.length, bytes);
       } else {
         await this.writer.add(name, desc.size, stream);
@@ -157,21 +164,36 @@ export class OciArchiveSink implements Sink, Committer {
     this.entries.splice(0, this.entries.length, ...merged.manifests);
   }
 
-  /** The Docker manifest.json entries for tagged single-platform images (one per image). */
+  /**
+   * The Docker manifest.json entries (one per image): tagged single-platform images, and the
+   * linux/amd64 child of each tagged index (under the index's tag) when all its blobs are here.
+   */
   dockerManifest(): Array<{ Config: string; RepoTags: string[] | null; Layers: string[] }> {
     const byDigest = new Map<string, { Config: string; RepoTags: string[] | null; Layers: string[] }>();
     for (const e of this.entries) {
-      const m = this.manifests.get(e.digest);
-      if (!m) continue;
-      let item = byDigest.get(e.digest);
+      const digest = this.manifests.has(e.digest) ? e.digest : this.amd64Child(e.digest);
+      const m = digest ? this.manifests.get(digest) : undefined;
+      if (!digest || !m) continue;
+      let item = byDigest.get(digest);
       if (!item) {
         item = { Config: blobPath(m.config.digest), RepoTags: null, Layers: m.layers.map((l) => blobPath(l.digest)) };
-        byDigest.set(e.digest, item);
+        byDigest.set(digest, item);
       }
       const tag = repoTag(e);
       if (tag && !(item.RepoTags ?? []).includes(tag)) item.RepoTags = [...(item.RepoTags ?? []), tag];
     }
     return [...byDigest.values()];
+  }
+
+  /** The digest of an index's linux/amd64 image whose manifest, config and layers this archive holds. */
+  private amd64Child(indexDigest: string): string | undefined {
+    const idx = this.indexes.get(indexDigest);
+    for (const d of idx?.manifests ?? []) {
+      if (!isImageManifest(d.mediaType) || !platformMatches(DEFAULT_PLATFORM, d.platform)) continue;
+      const m = this.manifests.get(d.digest);
+      if (m && [m.config, ...m.layers].every((b) => this.written.has(b.digest))) return d.digest;
+    }
+    return undefined;
   }
 
   /** Write index.json (untagged pushed roots as unnamed entries) and manifest.json, finish, rename. */

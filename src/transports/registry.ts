@@ -9,7 +9,7 @@ import type { Descriptor } from "../image/types.js";
 import { isManifest } from "../image/mediatypes.js";
 import { isDigest } from "../image/digest.js";
 import type { RegistryClient, Repo } from "../registry/client.js";
-import type { CallOptions, Mounter, PushOptions, ReferencePusher, Sink, SinkTraits, Source } from "./types.js";
+import type { CallOptions, FetchOptions, Mounter, PushOptions, ReferencePusher, Sink, SinkTraits, Source } from "./types.js";
 
 /** Source and sink for one registry repository. */
 export class RegistryTarget implements Source, Sink, Mounter, ReferencePusher {
@@ -41,14 +41,14 @@ export class RegistryTarget implements Source, Sink, Mounter, ReferencePusher {
     return { mediaType: got.mediaType, digest: got.digest, size: got.size };
   }
 
-  async fetch(desc: Descriptor, opts?: CallOptions): Promise<Readable> {
+  async fetch(desc: Descriptor, opts?: FetchOptions): Promise<Readable> {
     if (isManifest(desc.mediaType)) {
       const cached = this.manifests.get(desc.digest);
       if (cached) return Readable.from([cached]);
       const got = await this.client.getManifest(this.repo, desc.digest, opts);
       return Readable.from([got.bytes]);
     }
-    return this.client.fetchBlob(this.repo, desc, opts);
+    return this.client.fetchBlob(this.repo, desc, { signal: opts?.signal, verify: opts?.verify });
   }
 
   async exists(desc: Descriptor, opts?: CallOptions): Promise<boolean> {

@@ -12,6 +12,12 @@ export interface CallOptions {
   signal?: AbortSignal;
 }
 
+/** Options of Source.fetch. */
+export interface FetchOptions extends CallOptions {
+  /** false when the caller verifies the bytes itself (the engine does): a transport may skip its own check. */
+  verify?: boolean;
+}
+
 /** Options of Sink.push. */
 export interface PushOptions extends CallOptions {
   /** Re-open the content from the start (lets a sink restart a failed upload). */
@@ -39,7 +45,7 @@ export interface Source {
    * Fetch the bytes of a blob or manifest. The stream is the raw content; callers verify it with
    * src/image/digest.ts (transports may verify too). Throws NOT_FOUND when absent.
    */
-  fetch(desc: Descriptor, opts?: CallOptions): Promise<Readable>;
+  fetch(desc: Descriptor, opts?: FetchOptions): Promise<Readable>;
   /** True when the content is present (an optimisation, not a truth: false negatives are fine). */
   exists(desc: Descriptor, opts?: CallOptions): Promise<boolean>;
 }
