@@ -5,6 +5,7 @@
  */
 import { PassThrough, Readable, Transform, pipeline, type TransformCallback } from "node:stream";
 import * as zlib from "node:zlib";
+import { ParallelGzip } from "./parallel-gzip.js";
 import { Decompress } from "fzstd";
 import { TcraneError } from "../errors.js";
 
@@ -117,8 +118,10 @@ export function decompressor(c: Compression): Transform {
   }
 }
 
-/** The gzip compressor tcrane writes layers and archives with: level 1 (ggcr BestSpeed), 64 KiB chunks. */
+/** The gzip compressor tcrane writes layers and archives with: level 1 (ggcr BestSpeed) as parallel windows (see parallel-gzip.ts); other levels through plain zlib. */
 export function gzipStream(level = 1): Transform {
+  // level 1 (the default, as ggcr): parallel windows, stored where data does not compress
+  if (level === 1) return new ParallelGzip();
   return zlib.createGzip({ level, chunkSize: CHUNK });
 }
 

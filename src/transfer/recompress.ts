@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import { createGzip } from "node:zlib";
+import { ParallelGzip } from "../image/parallel-gzip.js";
 import { TcraneError } from "../errors.js";
 import { VerifyingStream, digestOf, verifier } from "../image/digest.js";
 import type { Descriptor } from "../image/types.js";
@@ -29,7 +29,7 @@ export async function compressLayer(source: Source, desc: Descriptor, opts: { si
   try {
     const input = await source.fetch(desc, { signal: opts.signal });
     const out = new VerifyingStream({ what: `${desc.digest} (compressed)` });
-    await pipeline(input, verifier(desc, `${source.description}@${desc.digest}`), createGzip({ level: 1, chunkSize: 64 * 1024 }), out, createWriteStream(file), {
+    await pipeline(input, verifier(desc, `${source.description}@${desc.digest}`), new ParallelGzip(), out, createWriteStream(file), {
       signal: opts.signal,
     });
     const size = (await stat(file)).size;

@@ -14,8 +14,8 @@ import { open, rename, rm } from "node:fs/promises";
 import { posix } from "node:path";
 import { Readable, type Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import { createGzip } from "node:zlib";
 import tar from "tar-stream";
+import { gzipStream } from "../image/compression.js";
 import { TcraneError, toTcraneError } from "../errors.js";
 import { emptyStream, parseJson, tempPathBeside } from "./files.js";
 
@@ -310,7 +310,7 @@ export class TarWriter {
     this.tmp = toStdout ? undefined : tempPathBeside(target);
     const out: Writable = toStdout ? process.stdout : (createWriteStream(this.tmp!, { flags: "wx" }) as WriteStream);
     const stages: Array<NodeJS.ReadableStream | NodeJS.WritableStream> = [this.pack as unknown as NodeJS.ReadableStream];
-    if (opts.compress === "gzip") stages.push(createGzip({ level: 1, chunkSize: 64 * 1024 }));
+    if (opts.compress === "gzip") stages.push(gzipStream(1));
     this.done = (pipeline as (...s: unknown[]) => Promise<void>)(...stages, out, { end: !toStdout });
     this.done.catch((err) => {
       this.failed ??= err;
