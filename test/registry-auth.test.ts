@@ -1,9 +1,12 @@
 /**
- * Registry client authentication against the real registry: Basic (htpasswd), Bearer (the test token
- * server: scopes, caching, renewal, 401 re-fetch, OAuth2 POST and its GET fallback, registry tokens),
- * and TLS (CA file, docker certs.d, insecure, client certificates).
+ * Registry client authentication. Basic (htpasswd, bcrypt from `htpasswd -Bbn`) and TLS (CA file,
+ * docker certs.d, insecure) run the SAME test bodies against each backend of
+ * test/registry-backends.ts: the real distribution registry and tcrane's embedded registry. Bearer
+ * (the test token server: scopes, caching, renewal, 401 re-fetch, OAuth2 POST and its GET fallback,
+ * registry tokens, an https realm) runs on distribution only: the embedded registry has no token
+ * auth. Client certificates are checked against a bare node:https server.
  */
-import { test } from "node:test";
+import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { mkdir, copyFile } from "node:fs/promises";
 import { createServer } from "node:https";
@@ -19,252 +22,291 @@ import { RegistryClient } from "../src/registry/index.js";
 import { TcraneError } from "../src/errors.js";
 import type { Keychain } from "../src/auth/types.js";
 import { makeImage, pullImage, pushImage } from "./registry-fixtures.js";
+import { backends } from "./registry-backends.js";
 
 const scopeOf = (repo: string, ...actions: string[]) => `repository:${repo}:${actions.join(",")}`;
 
-test("basic: credentials on every request; none or wrong ⇒ UNAUTHORIZED exit 4 naming the registry; logs redacted", async () => {
-  const reg = await startDistribution({ mode: "basic", users: { bob: "bob-secret-password" } });
-  const lines: string[] = [];
-  const keychain: Keychain = { resolve: async (t) => (t.registry === reg.host ? { username: "bob", password: "bob-secret-password" } : undefined) };
-  const c = new RegistryClient({ keychain, logger: (l) => lines.push(l) });
-  const anon = new RegistryClient();
-  const wrong = new RegistryClient({ credentials: { username: "bob", password: "nope-nope" } });
-  try {
-    const repo = { registry: reg.host, repository: "basic/img" };
-    const img = makeImage([1000, 2000]);
-    await c.checkAuth(reg.host);
-    await pushImage(c, repo, "v1", img);
-    const got = await pullImage(c, repo, "v1");
-    assert.deepEqual(got.get(img.layers[1]!.digest), img.layers[1]!.bytes);
-    assert.deepEqual(await c.token(reg.host, [scopeOf("basic/img", "pull")]), { scheme: "basic" });
-    assert.ok(lines.some((l) => l.startsWith("--> PUT ")) && lines.some((l) => /^<-- 201 PUT /.test(l)), lines.join("\n"));
-    const all = lines.join("\n");
-    assert.ok(!all.includes("bob-secret-password") && !all.includes(Buffer.from("bob:bob-secret-password").toString("base64")));
-    assert.ok(!/_state=[^R&]/.test(all), "upload state is redacted");
-    for (const cl of [anon, wrong]) {
-      await assert.rejects(cl.getManifest(repo, "v1"), (e: TcraneError) => {
-        assert.equal(e.code, "UNAUTHORIZED");
-        assert.equal(e.exitCode, 4);
-        assert.ok(e.message.includes(`authentication required by ${reg.host}`), e.message);
-        assert.ok(!e.line.includes("nope-nope"));
-        return true;
-      });
-    }
-    await assert.rejects(anon.checkAuth(reg.host), (e: TcraneError) => e.code === "UNAUTHORIZED");
-  } finally {
-    await Promise.all([c.close(), anon.close(), wrong.close()]);
-    await reg.stop();
-  }
-});
-
-test("bearer: one token request per repository and action set while copying an image; 401 ⇒ re-fetch; renewal", async () => {
-  const ts = await startTokenServer({ users: { alice: "alice-pw", reader: "reader-pw" }, grants: { reader: [{ name: "team/*", actions: ["pull"] }] } });
-  const reg = await startDistribution({ mode: "bearer", token: ts });
-  const lines: string[] = [];
-  const c = new RegistryClient({ credentials: { username: "alice", password: "alice-pw" }, logger: (l) => lines.push(l) });
-  try {
-    const src = { registry: reg.host, repository: "team/src" };
-    const dst = { registry: reg.host, repository: "team/dst" };
-    const img = makeImage([1000, 2000, 3000, 4000]);
-    await c.checkAuth(reg.host, [scopeOf(src.repository, "push", "pull")]);
-    await pushImage(c, src, "v1", img);
-    assert.equal(ts.counters.total, 1, "push of a whole image: one token");
-    ts.counters.reset();
-
-    // copy src → dst the way the engine does: read src, mount into dst
-    const c2 = new RegistryClient({ credentials: { username: "alice", password: "alice-pw" } });
-    try {
-      const m = await c2.getManifest(src, "v1");
-      await c2.checkAuth(reg.host, [scopeOf(dst.repository, "push", "pull")]);
-      const results = await Promise.all(
-        [img.config, ...img.layers].map(async (b) => ((await c2.headBlob(dst, b.digest)) !== undefined ? "exists" : c2.pushBlob(dst, b, async () => c2.fetchBlob(src, b), { mountFrom: src }))),
-      );
-      assert.deepEqual(results, ["mounted", "mounted", "mounted", "mounted", "mounted"]);
-      await c2.putManifest(dst, "v1", m.bytes, m.mediaType);
-      for (const [key, n] of ts.counters.byUserScope) assert.equal(n, 1, `token requests for ${key}`);
-      assert.equal(c2.stats.tokenRequests, ts.counters.total);
-      assert.ok(ts.counters.total <= 3, `${ts.counters.total} token requests`);
-      const got = await pullImage(c2, dst, "v1");
-      assert.deepEqual(got.get(img.layers[3]!.digest), img.layers[3]!.bytes);
-    } finally {
-      await c2.close();
-    }
-
-    // a registry-side 401 (invalid_token) drops the cached token and fetches a new one, once
-    const c3 = new RegistryClient({ credentials: { username: "alice", password: "alice-pw" } });
-    try {
-      ts.setIssueExpired(true);
-      const t = await c3.token(reg.host, [scopeOf(src.repository, "pull")]);
-      assert.equal(t.scheme, "bearer");
-      assert.ok(t.token && t.expiresIn! > 200);
-      ts.setIssueExpired(false);
-      ts.counters.reset();
-      assert.equal((await c3.getManifest(src, "v1")).digest, img.manifestDigest);
-      assert.equal(ts.counters.total, 1);
-    } finally {
-      await c3.close();
-    }
-
-    // tokens are renewed before they expire
-    ts.setTokenTtl(2);
-    const c4 = new RegistryClient({ credentials: { username: "alice", password: "alice-pw" } });
-    try {
-      ts.counters.reset();
-      await c4.getManifest(src, "v1");
-      await c4.getManifest(src, "v1");
-      assert.equal(ts.counters.total, 1);
-      await new Promise((r) => setTimeout(r, 1700));
-      await c4.getManifest(src, "v1");
-      assert.equal(ts.counters.total, 2, "renewed at 80% of a 2 s lifetime");
-    } finally {
-      ts.setTokenTtl(300);
-      await c4.close();
-    }
-
-    // insufficient scope: a pull-only user cannot push ⇒ exit 4, after one scope-merging retry
-    const reader = new RegistryClient({ credentials: { username: "reader", password: "reader-pw" } });
-    try {
-      assert.equal((await reader.getManifest(src, "v1")).digest, img.manifestDigest);
-      await assert.rejects(reader.pushBlob(dst, img.config, async () => (await import("node:stream")).Readable.from([img.config.bytes])), (e: TcraneError) => e.code === "UNAUTHORIZED" || e.code === "DENIED");
-      await assert.rejects(reader.getManifest({ registry: reg.host, repository: "other/x" }, "v1"), (e: TcraneError) => e.exitCode === 4);
-    } finally {
-      await reader.close();
-    }
-    const all = lines.join("\n");
-    assert.ok(!all.includes("alice-pw"));
-    assert.ok(lines.some((l) => l.includes("/token?")), "token requests are logged");
-  } finally {
-    await c.close();
-    await reg.stop();
-    await ts.stop();
-  }
-});
-
-test("bearer: identity token by OAuth2 POST, GET fallback on 404, registry token used as is, anonymous pull", async () => {
-  for (const disablePost of [false, true]) {
-    const ts = await startTokenServer({ users: { alice: "alice-pw" }, anonymous: [{ name: "public/*", actions: ["pull"] }], disablePost });
-    const reg = await startDistribution({ mode: "bearer", token: ts });
-    try {
-      const repo = { registry: reg.host, repository: "public/img" };
-      const img = makeImage([500]);
-      const pusher = new RegistryClient({ credentials: { username: "alice", password: "alice-pw" } });
-      await pushImage(pusher, repo, "v1", img);
-      await pusher.close();
-      // a refresh token, as `docker login` stores it
-      const url = new URL(ts.realm);
-      url.searchParams.set("service", ts.service);
-      url.searchParams.set("offline_token", "true");
-      url.searchParams.set("client_id", "test");
-      url.searchParams.set("scope", "repository:public/img:pull");
-      const r = await request(url, { headers: { authorization: "Basic " + Buffer.from("alice:alice-pw").toString("base64") } });
-      const body = (await r.body.json()) as { refresh_token?: string; token: string };
-      assert.ok(body.refresh_token);
-      ts.counters.reset();
-      const c = new RegistryClient({ credentials: { username: "alice", password: disablePost ? "alice-pw" : undefined, identityToken: body.refresh_token }, logger: process.env.DBG ? console.log : undefined });
+for (const backend of backends) {
+  describe(backend.name, () => {
+    test("basic: credentials on every request; none or wrong ⇒ UNAUTHORIZED exit 4 naming the registry; logs redacted", async () => {
+      const reg = await backend.start({ users: { bob: "bob-secret-password" } });
+      const lines: string[] = [];
+      const keychain: Keychain = { resolve: async (t) => (t.registry === reg.host ? { username: "bob", password: "bob-secret-password" } : undefined) };
+      const c = new RegistryClient({ keychain, logger: (l) => lines.push(l) });
+      const anon = new RegistryClient();
+      const wrong = new RegistryClient({ credentials: { username: "bob", password: "nope-nope" } });
       try {
-        assert.equal((await c.getManifest(repo, "v1")).digest, img.manifestDigest);
-        if (disablePost) assert.deepEqual([ts.counters.post, ts.counters.get], [1, 1], "POST 404 then GET");
-        else assert.deepEqual([ts.counters.post, ts.counters.get], [1, 0]);
-        assert.equal(ts.counters.log.at(-1)!.status, 200);
+        const repo = { registry: reg.host, repository: "basic/img" };
+        const img = makeImage([1000, 2000]);
+        await c.checkAuth(reg.host);
+        await pushImage(c, repo, "v1", img);
+        const got = await pullImage(c, repo, "v1");
+        assert.deepEqual(got.get(img.layers[1]!.digest), img.layers[1]!.bytes);
+        assert.deepEqual(await c.token(reg.host, [scopeOf("basic/img", "pull")]), { scheme: "basic" });
+        assert.ok(lines.some((l) => l.startsWith("--> PUT ")) && lines.some((l) => /^<-- 201 PUT /.test(l)), lines.join("\n"));
+        const all = lines.join("\n");
+        assert.ok(!all.includes("bob-secret-password") && !all.includes(Buffer.from("bob:bob-secret-password").toString("base64")));
+        assert.ok(!/_state=[^R&]/.test(all), "upload state is redacted");
+        for (const cl of [anon, wrong]) {
+          await assert.rejects(cl.getManifest(repo, "v1"), (e: TcraneError) => {
+            assert.equal(e.code, "UNAUTHORIZED");
+            assert.equal(e.exitCode, 4);
+            assert.ok(e.message.includes(`authentication required by ${reg.host}`), e.message);
+            assert.ok(!e.line.includes("nope-nope"));
+            return true;
+          });
+        }
+        await assert.rejects(anon.checkAuth(reg.host), (e: TcraneError) => e.code === "UNAUTHORIZED");
+      } finally {
+        await Promise.all([c.close(), anon.close(), wrong.close()]);
+        await reg.stop();
+      }
+    });
+
+    test("TLS + basic: rejected without the CA; trusted by caFile, by certs.d, or with insecure", async () => {
+      const reg = await backend.start({ tls: true, users: { tina: "tina-tls-pw" } });
+      const { dir, cleanup } = await tempDir("tcrane-certsd-");
+      const creds = { username: "tina", password: "tina-tls-pw" };
+      try {
+        const repo = { registry: reg.host, repository: "tls/img" };
+        const img = makeImage([800]);
+        const plain = new RegistryClient({ credentials: creds, certDir: dir, retries: 0 });
+        await assert.rejects(plain.checkAuth(reg.host), (e: TcraneError) => {
+          assert.equal(e.code, "NETWORK");
+          assert.match(e.line, new RegExp(`^GET https://${reg.host}/v2/: .*certificate`));
+          return true;
+        });
+        await plain.close();
+        await mkdir(join(dir, reg.host), { recursive: true });
+        await copyFile(reg.pki!.caCertPath, join(dir, reg.host, "ca.crt"));
+        const viaCertsD = new RegistryClient({ credentials: creds, certDir: dir });
+        try {
+          await pushImage(viaCertsD, repo, "v1", img);
+          const got = await pullImage(viaCertsD, repo, "v1");
+          assert.deepEqual(got.get(img.layers[0]!.digest), img.layers[0]!.bytes);
+        } finally {
+          await viaCertsD.close();
+        }
+        const insecure = new RegistryClient({ credentials: creds, insecure: true, certDir: "/nonexistent" });
+        try {
+          assert.equal((await insecure.getManifest(repo, "v1")).digest, img.manifestDigest);
+        } finally {
+          await insecure.close();
+        }
+        const viaCaFile = new RegistryClient({ credentials: creds, caFile: reg.pki!.caCertPath, certDir: "/nonexistent" });
+        const anon = new RegistryClient({ caFile: reg.pki!.caCertPath, certDir: "/nonexistent" });
+        try {
+          assert.equal((await viaCaFile.headManifest(repo, "v1"))?.digest, img.manifestDigest);
+          assert.deepEqual(await viaCaFile.listTags(repo), ["v1"]);
+          // TLS alone is not auth: without credentials the registry still answers 401
+          await assert.rejects(anon.getManifest(repo, "v1"), (e: TcraneError) => e.code === "UNAUTHORIZED" && e.exitCode === 4);
+        } finally {
+          await Promise.all([viaCaFile.close(), anon.close()]);
+        }
+      } finally {
+        await cleanup();
+        await reg.stop();
+      }
+    });
+  });
+}
+
+describe("distribution only: Bearer token auth (the embedded registry has no token auth)", () => {
+  test("bearer: one token request per repository and action set while copying an image; 401 ⇒ re-fetch; renewal", async () => {
+    const ts = await startTokenServer({ users: { alice: "alice-pw", reader: "reader-pw" }, grants: { reader: [{ name: "team/*", actions: ["pull"] }] } });
+    const reg = await startDistribution({ mode: "bearer", token: ts });
+    const lines: string[] = [];
+    const c = new RegistryClient({ credentials: { username: "alice", password: "alice-pw" }, logger: (l) => lines.push(l) });
+    try {
+      const src = { registry: reg.host, repository: "team/src" };
+      const dst = { registry: reg.host, repository: "team/dst" };
+      const img = makeImage([1000, 2000, 3000, 4000]);
+      await c.checkAuth(reg.host, [scopeOf(src.repository, "push", "pull")]);
+      await pushImage(c, src, "v1", img);
+      assert.equal(ts.counters.total, 1, "push of a whole image: one token");
+      ts.counters.reset();
+
+      // copy src → dst the way the engine does: read src, mount into dst
+      const c2 = new RegistryClient({ credentials: { username: "alice", password: "alice-pw" } });
+      try {
+        const m = await c2.getManifest(src, "v1");
+        await c2.checkAuth(reg.host, [scopeOf(dst.repository, "push", "pull")]);
+        const results = await Promise.all(
+          [img.config, ...img.layers].map(async (b) => ((await c2.headBlob(dst, b.digest)) !== undefined ? "exists" : c2.pushBlob(dst, b, async () => c2.fetchBlob(src, b), { mountFrom: src }))),
+        );
+        assert.deepEqual(results, ["mounted", "mounted", "mounted", "mounted", "mounted"]);
+        await c2.putManifest(dst, "v1", m.bytes, m.mediaType);
+        for (const [key, n] of ts.counters.byUserScope) assert.equal(n, 1, `token requests for ${key}`);
+        assert.equal(c2.stats.tokenRequests, ts.counters.total);
+        assert.ok(ts.counters.total <= 3, `${ts.counters.total} token requests`);
+        const got = await pullImage(c2, dst, "v1");
+        assert.deepEqual(got.get(img.layers[3]!.digest), img.layers[3]!.bytes);
+      } finally {
+        await c2.close();
+      }
+
+      // a registry-side 401 (invalid_token) drops the cached token and fetches a new one, once
+      const c3 = new RegistryClient({ credentials: { username: "alice", password: "alice-pw" } });
+      try {
+        ts.setIssueExpired(true);
+        const t = await c3.token(reg.host, [scopeOf(src.repository, "pull")]);
+        assert.equal(t.scheme, "bearer");
+        assert.ok(t.token && t.expiresIn! > 200);
+        ts.setIssueExpired(false);
+        ts.counters.reset();
+        assert.equal((await c3.getManifest(src, "v1")).digest, img.manifestDigest);
+        assert.equal(ts.counters.total, 1);
+      } finally {
+        await c3.close();
+      }
+
+      // tokens are renewed before they expire
+      ts.setTokenTtl(2);
+      const c4 = new RegistryClient({ credentials: { username: "alice", password: "alice-pw" } });
+      try {
+        ts.counters.reset();
+        await c4.getManifest(src, "v1");
+        await c4.getManifest(src, "v1");
+        assert.equal(ts.counters.total, 1);
+        await new Promise((r) => setTimeout(r, 1700));
+        await c4.getManifest(src, "v1");
+        assert.equal(ts.counters.total, 2, "renewed at 80% of a 2 s lifetime");
+      } finally {
+        ts.setTokenTtl(300);
+        await c4.close();
+      }
+
+      // insufficient scope: a pull-only user cannot push ⇒ exit 4, after one scope-merging retry
+      const reader = new RegistryClient({ credentials: { username: "reader", password: "reader-pw" } });
+      try {
+        assert.equal((await reader.getManifest(src, "v1")).digest, img.manifestDigest);
+        await assert.rejects(reader.pushBlob(dst, img.config, async () => (await import("node:stream")).Readable.from([img.config.bytes])), (e: TcraneError) => e.code === "UNAUTHORIZED" || e.code === "DENIED");
+        await assert.rejects(reader.getManifest({ registry: reg.host, repository: "other/x" }, "v1"), (e: TcraneError) => e.exitCode === 4);
+      } finally {
+        await reader.close();
+      }
+      const all = lines.join("\n");
+      assert.ok(!all.includes("alice-pw"));
+      assert.ok(lines.some((l) => l.includes("/token?")), "token requests are logged");
+    } finally {
+      await c.close();
+      await reg.stop();
+      await ts.stop();
+    }
+  });
+
+  test("bearer: identity token by OAuth2 POST, GET fallback on 404, registry token used as is, anonymous pull", async () => {
+    for (const disablePost of [false, true]) {
+      const ts = await startTokenServer({ users: { alice: "alice-pw" }, anonymous: [{ name: "public/*", actions: ["pull"] }], disablePost });
+      const reg = await startDistribution({ mode: "bearer", token: ts });
+      try {
+        const repo = { registry: reg.host, repository: "public/img" };
+        const img = makeImage([500]);
+        const pusher = new RegistryClient({ credentials: { username: "alice", password: "alice-pw" } });
+        await pushImage(pusher, repo, "v1", img);
+        await pusher.close();
+        // a refresh token, as `docker login` stores it
+        const url = new URL(ts.realm);
+        url.searchParams.set("service", ts.service);
+        url.searchParams.set("offline_token", "true");
+        url.searchParams.set("client_id", "test");
+        url.searchParams.set("scope", "repository:public/img:pull");
+        const r = await request(url, { headers: { authorization: "Basic " + Buffer.from("alice:alice-pw").toString("base64") } });
+        const body = (await r.body.json()) as { refresh_token?: string; token: string };
+        assert.ok(body.refresh_token);
+        ts.counters.reset();
+        const c = new RegistryClient({ credentials: { username: "alice", password: disablePost ? "alice-pw" : undefined, identityToken: body.refresh_token }, logger: process.env.DBG ? console.log : undefined });
+        try {
+          assert.equal((await c.getManifest(repo, "v1")).digest, img.manifestDigest);
+          if (disablePost) assert.deepEqual([ts.counters.post, ts.counters.get], [1, 1], "POST 404 then GET");
+          else assert.deepEqual([ts.counters.post, ts.counters.get], [1, 0]);
+          assert.equal(ts.counters.log.at(-1)!.status, 200);
+        } finally {
+          await c.close();
+        }
+        ts.counters.reset();
+        const rt = new RegistryClient({ credentials: { registryToken: body.token } });
+        try {
+          assert.equal((await rt.getManifest(repo, "v1")).digest, img.manifestDigest);
+          assert.equal(ts.counters.total, 0, "a registry token is sent as is");
+        } finally {
+          await rt.close();
+        }
+        const anon = new RegistryClient();
+        try {
+          assert.equal((await anon.getManifest(repo, "v1")).digest, img.manifestDigest);
+          await assert.rejects(anon.putManifest(repo, "v2", img.manifest, img.mediaType), (e: TcraneError) => e.exitCode === 4);
+        } finally {
+          await anon.close();
+        }
+      } finally {
+        await reg.stop();
+        await ts.stop();
+      }
+    }
+  });
+
+  test("bearer: token servers answering only `token` or only `access_token` (ACR style)", async () => {
+    for (const tokenFields of ["token", "access_token"] as const) {
+      const ts = await startTokenServer({ users: { alice: "alice-pw" }, tokenFields });
+      const reg = await startDistribution({ mode: "bearer", token: ts });
+      const c = new RegistryClient({ credentials: { username: "alice", password: "alice-pw" } });
+      try {
+        const repo = { registry: reg.host, repository: "fields/img" };
+        const img = makeImage([100]);
+        await pushImage(c, repo, "v1", img);
+        assert.equal((await c.getManifest(repo, "v1")).digest, img.manifestDigest, tokenFields);
+        const t = await c.token(reg.host, [scopeOf("fields/img", "pull")]);
+        assert.equal(t.scheme, "bearer");
+        assert.ok(t.token && t.token.split(".").length === 3);
       } finally {
         await c.close();
+        await reg.stop();
+        await ts.stop();
       }
-      ts.counters.reset();
-      const rt = new RegistryClient({ credentials: { registryToken: body.token } });
-      try {
-        assert.equal((await rt.getManifest(repo, "v1")).digest, img.manifestDigest);
-        assert.equal(ts.counters.total, 0, "a registry token is sent as is");
-      } finally {
-        await rt.close();
+    }
+  });
+
+  test("TLS + bearer: rejected without the CA; an https token realm and the registry trusted via certs.d, or with insecure", async () => {
+    const ts = await startTokenServer({ users: { alice: "alice-pw" }, tls: true });
+    const reg = await startDistribution({ mode: "bearer", tls: true, token: ts });
+    const { dir, cleanup } = await tempDir("tcrane-certsd-");
+    try {
+      const repo = { registry: reg.host, repository: "tls/img" };
+      const img = makeImage([800]);
+      const creds = { username: "alice", password: "alice-pw" };
+      const plain = new RegistryClient({ credentials: creds, certDir: dir, retries: 0 });
+      await assert.rejects(plain.checkAuth(reg.host), (e: TcraneError) => {
+        assert.equal(e.code, "NETWORK");
+        assert.match(e.line, new RegExp(`^GET https://${reg.host}/v2/: .*certificate`));
+        return true;
+      });
+      await plain.close();
+      // registry CA in certs.d/<host:port>/, token server CA in certs.d/<its host:port>/
+      const tsHost = new URL(ts.realm).host;
+      for (const [host, pem] of [[reg.host, reg.pki!.caCertPath], [tsHost, ts.pki!.caCertPath]] as const) {
+        await mkdir(join(dir, host), { recursive: true });
+        await copyFile(pem, join(dir, host, "ca.crt"));
       }
-      const anon = new RegistryClient();
+      const viaCertsD = new RegistryClient({ credentials: creds, certDir: dir });
       try {
-        assert.equal((await anon.getManifest(repo, "v1")).digest, img.manifestDigest);
-        await assert.rejects(anon.putManifest(repo, "v2", img.manifest, img.mediaType), (e: TcraneError) => e.exitCode === 4);
+        await pushImage(viaCertsD, repo, "v1", img);
+        assert.equal((await viaCertsD.getManifest(repo, "v1")).digest, img.manifestDigest);
       } finally {
-        await anon.close();
+        await viaCertsD.close();
+      }
+      const insecure = new RegistryClient({ credentials: creds, insecure: true, certDir: "/nonexistent" });
+      try {
+        assert.equal((await insecure.getManifest(repo, "v1")).digest, img.manifestDigest);
+      } finally {
+        await insecure.close();
       }
     } finally {
+      await cleanup();
       await reg.stop();
       await ts.stop();
     }
-  }
-});
-
-test("bearer: token servers answering only `token` or only `access_token` (ACR style)", async () => {
-  for (const tokenFields of ["token", "access_token"] as const) {
-    const ts = await startTokenServer({ users: { alice: "alice-pw" }, tokenFields });
-    const reg = await startDistribution({ mode: "bearer", token: ts });
-    const c = new RegistryClient({ credentials: { username: "alice", password: "alice-pw" } });
-    try {
-      const repo = { registry: reg.host, repository: "fields/img" };
-      const img = makeImage([100]);
-      await pushImage(c, repo, "v1", img);
-      assert.equal((await c.getManifest(repo, "v1")).digest, img.manifestDigest, tokenFields);
-      const t = await c.token(reg.host, [scopeOf("fields/img", "pull")]);
-      assert.equal(t.scheme, "bearer");
-      assert.ok(t.token && t.token.split(".").length === 3);
-    } finally {
-      await c.close();
-      await reg.stop();
-      await ts.stop();
-    }
-  }
-});
-
-test("TLS: rejected without the CA; trusted by caFile, by certs.d, or with insecure; https token realm via certs.d", async () => {
-  const ts = await startTokenServer({ users: { alice: "alice-pw" }, tls: true });
-  const reg = await startDistribution({ mode: "bearer", tls: true, token: ts });
-  const { dir, cleanup } = await tempDir("tcrane-certsd-");
-  try {
-    const repo = { registry: reg.host, repository: "tls/img" };
-    const img = makeImage([800]);
-    const creds = { username: "alice", password: "alice-pw" };
-    const plain = new RegistryClient({ credentials: creds, certDir: dir, retries: 0 });
-    await assert.rejects(plain.checkAuth(reg.host), (e: TcraneError) => {
-      assert.equal(e.code, "NETWORK");
-      assert.match(e.line, new RegExp(`^GET https://${reg.host}/v2/: .*certificate`));
-      return true;
-    });
-    await plain.close();
-    // registry CA in certs.d/<host:port>/, token server CA in certs.d/<its host:port>/
-    const tsHost = new URL(ts.realm).host;
-    for (const [host, pem] of [[reg.host, reg.pki!.caCertPath], [tsHost, ts.pki!.caCertPath]] as const) {
-      await mkdir(join(dir, host), { recursive: true });
-      await copyFile(pem, join(dir, host, "ca.crt"));
-    }
-    const viaCertsD = new RegistryClient({ credentials: creds, certDir: dir });
-    try {
-      await pushImage(viaCertsD, repo, "v1", img);
-      assert.equal((await viaCertsD.getManifest(repo, "v1")).digest, img.manifestDigest);
-    } finally {
-      await viaCertsD.close();
-    }
-    const insecure = new RegistryClient({ credentials: creds, insecure: true, certDir: "/nonexistent" });
-    try {
-      assert.equal((await insecure.getManifest(repo, "v1")).digest, img.manifestDigest);
-    } finally {
-      await insecure.close();
-    }
-  } finally {
-    await cleanup();
-    await reg.stop();
-    await ts.stop();
-  }
-  const reg2 = await startDistribution({ mode: "tls" });
-  try {
-    const c = new RegistryClient({ caFile: reg2.pki!.caCertPath, certDir: "/nonexistent" });
-    try {
-      const repo = { registry: reg2.host, repository: "tls/cafile" };
-      const img = makeImage([300]);
-      await pushImage(c, repo, "v1", img);
-      assert.equal((await c.headManifest(repo, "v1"))?.digest, img.manifestDigest);
-    } finally {
-      await c.close();
-    }
-  } finally {
-    await reg2.stop();
-  }
+  });
 });
 
 test("TLS: a client certificate from certs.d (*.cert + *.key) is presented", async () => {

@@ -1,10 +1,10 @@
 /**
  * Registry client pieces without a registry: WWW-Authenticate parsing, scopes, Retry-After, Link,
- * error mapping, upload locations, referrers tags, Content-Range, certs.d reading.
+ * error mapping, upload locations, referrers tags, Content-Range, certs.d reading, the https probe.
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdir, writeFile } from "node:fs/promises";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import {
   parseChallenges,
@@ -26,6 +26,8 @@ import {
 import { TcraneError } from "../src/errors.js";
 import { tempDir } from "./harness/tools.js";
 import { createServer } from "node:http";
+import { createServer as createHttpsServer } from "node:https";
+import { makePki } from "./harness/tls.js";
 import type { AddressInfo } from "node:net";
 
 test("WWW-Authenticate: a table of challenges", () => {
@@ -200,4 +202,34 @@ test("redirects: at most 10 hops are followed", async () => {
     await new Promise((r) => server.close(r));
   }
   assert.equal(hits, 1 + 1 + 10, "ping, first GET, 10 redirects (the https probe never parses as a request)");
+});
+
+test("a certificate the client rejects proves TLS: no plain-http fallback, the certificate error is reported", async () => {
+  const { dir, cleanup } = await tempDir("tcrane-unit-tls-");
+  const pki = await makePki(dir);
+  let connections = 0;
+  // node:https (unlike Go) just closes a plain-http connection: a fallback would hide the real error
+  const server = createHttpsServer({ key: await readFile(pki.keyPath), cert: await readFile(pki.certPath) }, (_req, res) => {
+    res.writeHead(200, { "content-type": "application/json" });
+    res.end("{}");
+  });
+  server.on("connection", () => connections++);
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  const host = `127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const c = new RegistryClient({ retries: 0, certDir: "/nonexistent" });
+  const trusting = new RegistryClient({ caFile: pki.caCertPath, certDir: "/nonexistent" });
+  try {
+    await assert.rejects(c.checkAuth(host), (e: TcraneError) => {
+      assert.equal(e.code, "NETWORK");
+      assert.match(e.line, new RegExp(`^GET https://${host}/v2/: .*certificate`));
+      return true;
+    });
+    assert.equal(connections, 1, "only the https attempt");
+    await trusting.checkAuth(host);
+  } finally {
+    await Promise.all([c.close(), trusting.close()]);
+    server.closeAllConnections();
+    await new Promise((r) => server.close(r));
+    await cleanup();
+  }
 });

@@ -78,6 +78,15 @@ export interface TransportOptions {
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
 const MAX_HOPS = 10;
 
+/** True when `err` (or a cause of it) is a rejected server certificate: the server speaks TLS. */
+function isCertificateError(err: unknown): boolean {
+  for (let e = err, depth = 0; e && typeof e === "object" && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === "string" && /CERT|_SIGNATURE|_ISSUER/.test(code)) return true;
+  }
+  return false;
+}
+
 /** Header value as one string. */
 export function header(h: IncomingHttpHeaders, name: string): string | undefined {
   const v = h[name.toLowerCase()];
@@ -166,6 +175,9 @@ export class Transport {
         // an https server answering the http fallback (Go: 400 "Client sent an HTTP request to an
         // HTTPS server") means https's failure (e.g. an unknown CA) is the real story
         if (firstErr && err instanceof RegistryError && err.status === 400) throw toTcraneError(firstErr);
+        // a rejected certificate proves the server speaks TLS: http cannot work there, and servers
+        // other than Go's (node:https) just close a plain-http connection, hiding the real story
+        if (scheme === "https" && isCertificateError(err)) throw toTcraneError(err);
         firstErr ??= err;
         lastErr = err;
         if (err instanceof TcraneError && err.code !== "NETWORK") throw err;
