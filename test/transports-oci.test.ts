@@ -175,7 +175,7 @@ test("oci-archive: sink writes a tar layout (plain and gzip), source reads it ba
   }
 });
 
-test("oci-archive sink: dockerManifest lists tagged single-platform images with familiar RepoTags", async () => {
+test("oci-archive sink: dockerManifest lists tagged images (an index by its linux/amd64 child) with familiar RepoTags", async () => {
   const { dir, cleanup } = await tempDir();
   try {
     const a = await makeImage({ layers: 2 });
@@ -196,6 +196,8 @@ test("oci-archive sink: dockerManifest lists tagged single-platform images with 
     const hex = (d: string) => `blobs/sha256/${d.slice(7)}`;
     assert.deepEqual(JSON.parse((await idx.readFile("manifest.json")).toString()), [
       { Config: hex(a.configDesc.digest), RepoTags: ["busybox:1", "example.com/x/y:2"], Layers: a.layerDescs.map((l) => hex(l.digest)) },
+      // the index's child has no platform, so it counts as linux/amd64 and is listed under the index's tag
+      { Config: hex(b.configDesc.digest), RepoTags: ["example.com/multi:1"], Layers: b.layerDescs.map((l) => hex(l.digest)) },
       { Config: hex(c.configDesc.digest), RepoTags: null, Layers: c.layerDescs.map((l) => hex(l.digest)) },
     ]);
     assert.deepEqual(JSON.parse((await idx.readFile("oci-layout")).toString()), { imageLayoutVersion: "1.0.0" });
