@@ -101,9 +101,9 @@ export interface Run extends RunResult {
 }
 
 /** Run the built CLI in `e` (no progress output); asserts no known secret appears in stdout/stderr. */
-export async function cli(e: CliEnv, args: string[], input?: string | Buffer): Promise<Run> {
+export async function cli(e: CliEnv, args: string[], opts: { input?: string | Buffer; cwd?: string } = {}): Promise<Run> {
   const t0 = Date.now();
-  const r = await tcrane(["--progress", "none", ...args], { env: e.env, input });
+  const r = await tcrane(["--progress", "none", ...args], { env: e.env, input: opts.input, cwd: opts.cwd });
   const run = { ...r, ms: Date.now() - t0, args };
   const leaks = leakedIn(r.stdout + r.stderr);
   assert.deepEqual(leaks.length, 0, `a secret leaked into the output of tcrane ${args.join(" ")}`);

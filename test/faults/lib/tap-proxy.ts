@@ -74,7 +74,8 @@ export async function startTapProxy(upstream: string): Promise<TapProxy> {
     const rule = rules.find((r) => (r.times === undefined || (r.hits ?? 0) < r.times) && r.match(rec));
     if (rule) rule.hits = (rule.hits ?? 0) + 1;
     const a = rule?.action;
-    const headers = { ...req.headers, host: up.host };
+    // the Host header is kept, so the registry's absolute Locations point back at the tap
+    const headers = { ...req.headers };
     const ureq = httpRequest({ host: up.hostname, port: up.port, method: req.method, path: req.url, headers }, async (ur) => {
       rec.status = ur.statusCode;
       if (a?.kind === "rewrite") {
@@ -91,7 +92,6 @@ export async function startTapProxy(upstream: string): Promise<TapProxy> {
       }
       res.writeHead(ur.statusCode ?? 502, ur.headers);
       if (a?.kind === "trickle") {
-        ur.pause();
         const buf = await collect(ur);
         for (let off = 0; off < buf.length; off += a.chunk) {
           if (res.destroyed) return;
