@@ -3,6 +3,7 @@
  * per-run credentials, TLS, retries, verbose logger), the progress renderer, and an AbortSignal
  * fired by SIGINT/SIGTERM so that sinks abort and leave nothing half-written.
  */
+import { setMaxListeners } from "node:events";
 import { RegistryClient } from "../src/registry/client.js";
 import { defaultKeychain, resolveCliCredentials } from "../src/auth/index.js";
 import { parsePlatform } from "../src/image/platform.js";
@@ -36,6 +37,7 @@ export async function createContext(args: GlobalArgs): Promise<CommandContext> {
     onWarning: warnOnce,
   });
   const controller = new AbortController();
+  setMaxListeners(0, controller.signal); // every request in flight listens to it
   const onSignal = () => controller.abort(new Error("interrupted"));
   process.once("SIGINT", onSignal);
   process.once("SIGTERM", onSignal);
@@ -59,10 +61,17 @@ export async function createContext(args: GlobalArgs): Promise<CommandContext> {
 /** Run a command body with a context, always closing it. */
 export async function withContext<T>(args: GlobalArgs, fn: (ctx: CommandContext) => Promise<T>): Promise<T> {
   const ctx = await createContext(args);
+  let failed = false;
   try {
     return await fn(ctx);
+  } catch (e) {
+    failed = true;
+    throw e;
   } finally {
-    await ctx.close();
+    // after a failure, never let a connection that is still open hold the error line back
+    const closing = ctx.close();
+    if (failed) await Promise.race([closing.catch(() => undefined), new Promise((r) => setTimeout(r, 2000).unref())]);
+    else await closing;
   }
 }
 

@@ -158,8 +158,9 @@ export function toTcraneError(err: unknown): TcraneError {
         return new TcraneError("NOT_FOUND", "no such file or directory", { what, cause: err });
       case "EACCES":
       case "EPERM":
-      case "EROFS":
         return new TcraneError("IO", "permission denied", { what, cause: err });
+      case "EROFS":
+        return new TcraneError("IO", "read-only file system", { what, cause: err });
       case "ENOSPC":
         return new TcraneError("IO", "no space left on device", { what, cause: err });
       case "EISDIR":

@@ -256,7 +256,7 @@ for (const backend of backends) {
       const c = newClient();
       try {
         const repo = { registry: proxy.host, repository: "faults/restart" };
-        const b = blob(randomBytes(500_000));
+        const b = blob(randomBytes(1_500_000)); // over 1 MiB: sent with a PATCH (smaller blobs go in the PUT)
         proxy.clear();
         proxy.add({ match: (r) => r.method === "PATCH", times: 1, action: { kind: "status", status: 500 } });
         let opened = 0;
@@ -266,7 +266,7 @@ for (const backend of backends) {
         assert.equal(proxy.log.filter((r) => r.method === "POST").length, 2);
         assert.equal(proxy.log.filter((r) => r.method === "DELETE").length, 1);
         proxy.clear();
-        const b2 = blob(randomBytes(1000));
+        const b2 = blob(randomBytes(1_100_000));
         proxy.add({ match: (r) => r.method === "PATCH", times: 1, action: { kind: "status", status: 500 } });
         await assert.rejects(c.pushBlob(repo, b2, Readable.from([b2.bytes])), (e: TcraneError) => e.code === "REGISTRY");
       } finally {
@@ -281,7 +281,7 @@ for (const backend of backends) {
         const repo = { registry: proxy.host, repository: "faults/relative" };
         proxy.clear();
         proxy.add({ match: (r) => r.url.includes("/blobs/uploads/"), action: { kind: "relativeLocation" } });
-        const img = makeImage([2000, 3000]);
+        const img = makeImage([1_100_000, 1_200_000]); // over 1 MiB: PATCH then PUT
         await pushImage(c, repo, "v1", img);
         const post = proxy.log.find((r) => r.method === "POST")!;
         assert.ok(post.status === 202);

@@ -94,8 +94,8 @@ export function readCertsD(certDir: string, host: string): HostTls {
  * Pool factory for Agent/ProxyAgent that keeps one pool per origin for the whole run. undici 7.30's
  * Agent counts connected clients per origin and closes the pool when the count reaches 0; when a
  * closed pool's late 'disconnect' events arrive they decrement the count of the NEW pool for that
- * origin, which is closed in turn — after one `Connection: close` (distribution sends it on every
- * HEAD) every later request opened a fresh connection (seen: 5 sequential GETs, 5 connections).
+ * origin, which is closed in turn — after a connection is closed (undici closes one after every HEAD
+ * unless the request says `reset: false`, see transport.ts) every later request opened a fresh connection (seen: 5 sequential GETs, 5 connections).
  * Hiding 'disconnect'/'connectionError' from the Agent keeps the pool; idle sockets still close on
  * keepAliveTimeout, and Agent.close() still closes every pool.
  */

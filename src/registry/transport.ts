@@ -343,6 +343,10 @@ export class Transport {
       body: body as Dispatcher.DispatchOptions["body"],
       dispatcher: this.pool.forHost(url.host),
       signal: init.signal,
+      // undici closes the connection after every HEAD unless told not to (nodejs/undici#258);
+      // registries send no body with HEAD, and a fresh connection per "exists" check costs a TCP
+      // connect per blob (small image, 200 blobs: 218 connections without this, 14 with it).
+      reset: false,
     });
     const len = header(r.headers, "content-length");
     this.log(`<-- ${r.statusCode} ${init.method} ${redactUrl(url)} ${len ?? "?"} bytes ${Date.now() - started} ms`);

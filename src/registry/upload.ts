@@ -15,6 +15,9 @@ import { abortError, backoffDelay, isRetryableError, RETRYABLE_STATUS, sleep, ty
 import { header, type Transport } from "./transport.js";
 
 /** Chunk size used when a registry refuses a monolithic PATCH with 413 (and no `chunkSize` is set). */
+/** Blobs up to this size are sent in the closing PUT instead of a PATCH and an empty PUT. */
+export const MONOLITHIC_MAX = 1 << 20;
+
 export const DEFAULT_CHUNK_SIZE = 8 * 1024 * 1024;
 
 /** Options of an upload. */
@@ -202,24 +205,48 @@ export async function pushBlob(
       given = undefined;
     } else if (reopen) src = await reopen();
     else throw new TcraneError("FAILED", "cannot restart the upload: the content stream was already consumed", { what: desc.digest });
+    // The content may fail (a digest check, a read error) before or while it is sent: stop the
+    // request in flight and report the content's own error, not the request's.
+    const ac = new AbortController();
+    const signal = o.signal ? AbortSignal.any([o.signal, ac.signal]) : ac.signal;
+    let srcErr: unknown = src.errored ?? undefined;
+    const failed = new Promise<never>((_, reject) => {
+      if (srcErr) return reject(srcErr);
+      src.once("error", (e) => {
+        srcErr ??= e;
+        ac.abort(e);
+        reject(e);
+      });
+    });
+    failed.catch(() => undefined);
+    const oo = { ...o, signal };
     try {
-      const loc = chunkSize !== undefined ? await chunked(t, repo, s, src, chunkSize, o) : await streamed(t, repo, s, src, desc.size, o);
-      const res = await t.send({
+      // Small blobs go in the closing PUT (the spec's POST-then-PUT monolithic upload): no PATCH.
+      const mono = chunkSize === undefined && desc.size <= MONOLITHIC_MAX;
+      const loc = mono ? s.url : await Promise.race([chunkSize !== undefined ? chunked(t, repo, s, src, chunkSize, oo) : streamed(t, repo, s, src, desc.size, oo), failed]);
+      const put = t.send({
         method: "PUT",
         url: uploadUrlWithDigest(loc, desc.digest),
         registry: repo.registry,
         scopes: pushScopes(repo),
-        headers: { "content-type": "application/octet-stream", "content-length": "0" },
+        headers: { "content-type": "application/octet-stream", "content-length": mono ? String(desc.size) : "0" },
+        ...(mono ? { body: src.pipe(counter(o.onProgress)), retry: false } : {}),
         ok: [201, 204, 200],
-        signal: o.signal,
+        signal,
       });
+      const res = await Promise.race([put, failed]);
       await res.body.dump();
       return "uploaded";
-    } catch (err) {
+    } catch (caught) {
+      const err = srcErr ?? caught;
       src.destroy();
+      if (srcErr instanceof TcraneError) {
+        await cancel(t, repo, s, o.signal).catch(() => undefined);
+        throw srcErr; // the content itself is bad: a restart would read the same bytes
+      }
       await cancel(t, repo, s, o.signal);
       if (o.signal?.aborted) throw abortError(o.signal, err);
-      if (err instanceof RegistryError && err.status === 413 && err.method === "PATCH" && chunkSize === undefined && reopen) {
+      if (err instanceof RegistryError && err.status === 413 && (err.method === "PATCH" || err.method === "PUT") && chunkSize === undefined && reopen) {
         chunkSize = Math.max(DEFAULT_CHUNK_SIZE, s.minChunk);
         attempt--; // switching to chunks is not a failure
         t.stats.uploadRestarts++;

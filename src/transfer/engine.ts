@@ -91,6 +91,9 @@ export async function resolveRoot(
   opts: { platform?: Platform | "all"; indexes?: boolean; signal?: AbortSignal },
 ): Promise<{ root: Descriptor; sourceRoot: Descriptor }> {
   const sourceRoot = await source.resolve(ref, { signal: opts.signal });
+  if (!isManifest(sourceRoot.mediaType)) {
+    throw new TcraneError("UNKNOWN_MEDIA_TYPE", `"${sourceRoot.mediaType}" is not a manifest or index media type`, { what: `${source.description}${ref ? `:${ref}` : ""}` });
+  }
   let root = sourceRoot;
   const wanted = opts.platform === "all" ? undefined : opts.platform;
   if (isIndex(root.mediaType) && (wanted || opts.indexes === false)) {
@@ -188,9 +191,18 @@ export async function copyDescriptor(source: Source, root: Descriptor, sink: Sin
         }
       });
       raw.on("error", (e) => v.destroy(e));
+      // A sink may start reading later (a registry POSTs first) or never: readers get the error
+      // through their own listeners; without this one, an error before anyone reads kills the process.
+      v.on("error", () => undefined);
       return raw.pipe(v);
     };
-    await sink.push(desc, await open(), { signal, reopen: open });
+    const first = await open();
+    try {
+      await sink.push(desc, first, { signal, reopen: open });
+    } catch (e) {
+      first.destroy(); // a sink that gave up must not leave the source (a response body) open
+      throw e;
+    }
     result.blobs.copied++;
     result.bytes += desc.size;
     emit({ type: "blob-done", digest: desc.digest, size: desc.size });

@@ -194,8 +194,10 @@ export async function openArchive(ctx: TransportContext, path: string): Promise<
     const docker: Place = { transport: "docker-archive", raw: `docker-archive:${place.path}`, path: place.path, name: place.name };
     try {
       return await openSource(docker, ctx);
-    } catch {
-      throw e;
+    } catch (de) {
+      // no index.json, but a manifest.json that is broken: the docker error is the real story
+      const d = toTcraneError(de);
+      throw /no index\.json/.test(err.message) && !/no manifest\.json|not a tar|empty file|truncated/.test(d.message) ? de : e;
     }
   }
 }

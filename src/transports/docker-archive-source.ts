@@ -11,7 +11,7 @@
 import { createHash } from "node:crypto";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import { TcraneError } from "../errors.js";
+import { TcraneError, VerificationError } from "../errors.js";
 import { VerifyingStream, digestOf, isDigest } from "../image/digest.js";
 import {
   DOCKER_CONFIG,
@@ -131,6 +131,11 @@ export class DockerArchiveSource implements Source, Lister, Closer {
       throw this.corrupt(`manifest.json lists ${img.Layers.length} layers but config "${img.Config}" has ${diffIds.length} diff_ids`);
     }
     const config: Descriptor = { mediaType: DOCKER_CONFIG, size: cfgBytes.length, digest: digestOf(cfgBytes) };
+    // A config named by its digest (`sha256:<hex>`, `<hex>.json`, `blobs/sha256/<hex>`) must hash to it.
+    const named = /(?:^|\/|sha256:)([a-f0-9]{64})(?:\.json)?$/.exec(img.Config);
+    if (named && `sha256:${named[1]}` !== config.digest) {
+      throw new VerificationError("DIGEST_MISMATCH", `${this.tar.what}: ${img.Config}`, `sha256:${named[1]}`, config.digest);
+    }
     this.blobs.set(config.digest, { bytes: cfgBytes });
     const layers: Descriptor[] = [];
     for (let j = 0; j < img.Layers.length; j++) {

@@ -324,7 +324,7 @@ export class OciLayoutSink extends OciLayoutReader implements Sink, Committer {
       },
     });
     try {
-      await pipeline(stream, count, createWriteStream(tmp, { flags: "wx" }), { signal: opts?.signal });
+      await pipeline(stream, count, createWriteStream(tmp, { flags: "wx", highWaterMark: 1 << 20 }), { signal: opts?.signal });
       if (n !== desc.size) {
         throw new TcraneError("SIZE_MISMATCH", `size mismatch: expected ${desc.size} bytes, got ${n}`, { what: desc.digest });
       }

@@ -308,7 +308,7 @@ export class TarWriter {
   ) {
     const toStdout = target === "-";
     this.tmp = toStdout ? undefined : tempPathBeside(target);
-    const out: Writable = toStdout ? process.stdout : (createWriteStream(this.tmp!, { flags: "wx" }) as WriteStream);
+    const out: Writable = toStdout ? process.stdout : (createWriteStream(this.tmp!, { flags: "wx", highWaterMark: 1 << 20 }) as WriteStream);
     const stages: Array<NodeJS.ReadableStream | NodeJS.WritableStream> = [this.pack as unknown as NodeJS.ReadableStream];
     if (opts.compress === "gzip") stages.push(gzipStream(1));
     this.done = (pipeline as (...s: unknown[]) => Promise<void>)(...stages, out, { end: !toStdout });

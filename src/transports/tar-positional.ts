@@ -67,12 +67,17 @@ export class PositionalTarWriter implements ArchiveWriter {
   }
 
   add(name: string, size: number, data: Buffer | Readable): Promise<void> {
-    if (this.closed) return Promise.reject(new TcraneError("FAILED", "archive already finished", { what: this.target }));
+    // every failure destroys the stream it was handed, so no source (a response body) stays open
+    const drop = (e: unknown): Promise<void> => {
+      if (!Buffer.isBuffer(data)) data.destroy();
+      return Promise.reject(e);
+    };
+    if (this.closed) return drop(new TcraneError("FAILED", "archive already finished", { what: this.target }));
     let header: Buffer;
     try {
       header = ustarHeader(name, size);
     } catch (e) {
-      return Promise.reject(e);
+      return drop(e);
     }
     const at = this.end;
     this.end += BLOCK + Math.ceil(size / BLOCK) * BLOCK;
@@ -89,6 +94,15 @@ export class PositionalTarWriter implements ArchiveWriter {
   }
 
   private async write(at: number, header: Buffer, name: string, size: number, data: Buffer | Readable): Promise<void> {
+    try {
+      await this.writeEntry(at, header, name, size, data);
+    } catch (e) {
+      if (!Buffer.isBuffer(data)) data.destroy();
+      throw e;
+    }
+  }
+
+  private async writeEntry(at: number, header: Buffer, name: string, size: number, data: Buffer | Readable): Promise<void> {
     const fh = await this.fh;
     if (this.failed) throw this.error();
     await fh.write(header, 0, BLOCK, at);

@@ -159,7 +159,16 @@ test("a flipped bit in a layer, a config, a manifest, manifest.json", async () =
   await table.case("docker-archive: one bit flipped in the config ('{' → 'z') (push)", "exit 2, invalid JSON naming the config", () =>
     pushBad(flipped(dockerTar, dcfg.data, 0), 2, /invalid JSON/),
   );
+  await table.case("docker-archive: a bit flipped inside a diff_id of the config (push)", "exit 1, config does not match its name", () =>
+    pushBad(flipped(dockerTar, dockerTar.indexOf("sha256:", dcfg.data) + 12, 0), 1, /digest mismatch/),
+  );
+  await table.case("oci-archive: one bit flipped inside a layer (push)", "exit 1, one line, nothing pushed", () =>
+    pushBad(flipped(ociTar, layer.data + 1000, 3), 1, /digest mismatch/),
+  );
   const dlayer = member(dmap, `${hex(img.layers[0]!.desc.digest)}.tar.gz`);
+  await table.case("docker-archive: one bit flipped inside a gzip layer (push)", "exit 1, one line, nothing pushed", () =>
+    pushBad(flipped(dockerTar, dlayer.data + 2000, 5), 1, /digest mismatch/),
+  );
   await table.case("docker-archive: one bit flipped inside a gzip layer (validate)", "exit 1, digest mismatch naming the layer", () =>
     validateBad(flipped(dockerTar, dlayer.data + 2000, 5), "docker-archive", new RegExp(`${hex(img.layers[0]!.desc.digest)}.*digest mismatch`)),
   );
