@@ -47,7 +47,7 @@ export function storedBlocks(data: Buffer): Buffer {
 /** Compress one window (independent of the others). */
 function compressWindow(w: Buffer): Promise<Buffer> {
   if (levelFor(w) === 0) return Promise.resolve(storedBlocks(w));
-  return deflateRaw(w, { level: 1, finishFlush: zlib.constants.Z_FULL_FLUSH });
+  return deflateRaw(w, { level: 1, finishFlush: zlib.constants.Z_FULL_FLUSH, chunkSize: WINDOW });
 }
 
 /** A gzip Transform compressing 1 MiB windows in parallel (see the file comment). */

@@ -121,7 +121,9 @@ export async function plainArchive(path: string, signal?: AbortSignal): Promise<
     }
     let plain: TempFile;
     try {
-      plain = await spoolToTemp(createReadStream(input).pipe(decompressStream(compression)), "archive.tar", signal);
+      const d = decompressStream(compression);
+      d.on("error", () => undefined); // spoolToTemp's pipeline reports it; a late second 'error' must not crash
+      plain = await spoolToTemp(createReadStream(input).pipe(d), "archive.tar", signal);
     } catch (err) {
       if (err instanceof TcraneError) throw err;
       const e = err as NodeJS.ErrnoException;
