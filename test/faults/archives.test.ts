@@ -127,6 +127,13 @@ async function validateBad(bytes: Buffer, transport: "oci-archive" | "docker-arc
   return o;
 }
 
+/** A copy with one hex digit changed to another hex digit (the JSON and the digest form stay valid). */
+function hexChanged(tar: Buffer, at: number): Buffer {
+  const out = Buffer.from(tar);
+  out[at] = out[at] === 0x30 ? 0x31 : 0x30;
+  return out;
+}
+
 test("truncated at 10 points: exit 2 naming the archive, nothing pushed", async () => {
   for (const p of truncationPoints(dockerTar)) {
     await table.case(`docker-archive truncated: ${p.label} (@${p.at} of ${dockerTar.length})`, "exit 2, tag absent", () =>
@@ -160,7 +167,7 @@ test("a flipped bit in a layer, a config, a manifest, manifest.json", async () =
     pushBad(flipped(dockerTar, dcfg.data, 0), 2, /invalid JSON/),
   );
   await table.case("docker-archive: a bit flipped inside a diff_id of the config (push)", "exit 1, config does not match its name", () =>
-    pushBad(flipped(dockerTar, dockerTar.indexOf("sha256:", dcfg.data) + 12, 0), 1, /digest mismatch/),
+    pushBad(hexChanged(dockerTar, dockerTar.indexOf("sha256:", dcfg.data) + 12), 1, /digest mismatch/),
   );
   await table.case("oci-archive: one bit flipped inside a layer (push)", "exit 1, one line, nothing pushed", () =>
     pushBad(flipped(ociTar, layer.data + 1000, 3), 1, /digest mismatch/),
