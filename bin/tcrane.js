@@ -1,7 +1,5 @@
 #!/usr/bin/env node
 import { main } from "../dist/cli/main.js";
-// After a failure, work still in flight (other blobs, open connections) is abandoned: exit now
-// rather than wait for it. On success the process ends by itself when everything is closed.
-main(process.argv.slice(2)).then((code) => {
-  if (code !== 0) process.exit(code);
-});
+// When the command is done, exit: work abandoned after a failure (other blobs, connections still
+// open) must not keep the process alive. stdout/stderr writes to pipes and files are synchronous here.
+main(process.argv.slice(2)).then((code) => process.exit(code));

@@ -191,6 +191,7 @@ export async function copyDescriptor(source: Source, root: Descriptor, sink: Sin
         }
       });
       raw.on("error", (e) => v.destroy(e));
+      v.on("close", () => raw.destroy()); // a consumer that stops early frees the source (its response) too
       // A sink may start reading later (a registry POSTs first) or never: readers get the error
       // through their own listeners; without this one, an error before anyone reads kills the process.
       v.on("error", () => undefined);
