@@ -301,6 +301,7 @@ export class TarWriter {
   private chain: Promise<void> = Promise.resolve();
   private failed: unknown;
   private closed = false;
+  private file: WriteStream | undefined;
 
   constructor(
     readonly target: string,
@@ -309,6 +310,7 @@ export class TarWriter {
     const toStdout = target === "-";
     this.tmp = toStdout ? undefined : tempPathBeside(target);
     const out: Writable = toStdout ? process.stdout : (createWriteStream(this.tmp!, { flags: "wx", highWaterMark: 1 << 20 }) as WriteStream);
+    this.file = toStdout ? undefined : (out as WriteStream);
     const stages: Array<NodeJS.ReadableStream | NodeJS.WritableStream> = [this.pack as unknown as NodeJS.ReadableStream];
     if (opts.compress === "gzip") stages.push(gzipStream(1));
     this.done = (pipeline as (...s: unknown[]) => Promise<void>)(...stages, out, { end: !toStdout });
@@ -375,6 +377,9 @@ export class TarWriter {
     this.failed ??= new TcraneError("ABORTED", "aborted");
     this.pack.destroy();
     await this.done.catch(() => undefined);
+    // the file may still be opening: wait until it is closed, or it would appear after the rm
+    const f = this.file;
+    if (f && !f.closed) await new Promise<void>((r) => f.once("close", () => r()));
     if (this.tmp) await rm(this.tmp, { force: true });
   }
 }
