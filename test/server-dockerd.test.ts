@@ -4,55 +4,30 @@
  */
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, type ChildProcess } from "node:child_process";
 import { join } from "node:path";
 import { startRegistry, type RunningRegistry } from "../src/server/index.js";
+import { startDockerd, type Dockerd } from "./harness/dockerd.js";
 import { requireBinary, run, tempDir } from "./harness/tools.js";
 import { makeImage, writeLayout } from "./server-fixtures.js";
 
 let root: string;
 let cleanup: () => Promise<void>;
-let daemon: ChildProcess;
-let daemonLog = "";
-let sock: string;
+let dockerd: Dockerd;
 
 async function docker(...args: string[]): Promise<string> {
-  const r = await run("docker", ["-H", `unix://${sock}`, ...args]);
-  if (r.code !== 0) throw new Error(`docker ${args.join(" ")} failed: ${r.stderr}\n--- dockerd log ---\n${daemonLog.slice(-3000)}`);
+  const r = await dockerd.docker(...args);
+  if (r.code !== 0) throw new Error(`docker ${args.join(" ")} failed: ${r.stderr}\n--- dockerd log ---\n${dockerd.logs().slice(-3000)}`);
   return r.stdout;
 }
 
 before(async () => {
-  requireBinary("dockerd");
-  requireBinary("docker");
   requireBinary("skopeo");
   ({ dir: root, cleanup } = await tempDir("tcrane-dockerd-"));
-  sock = join(root, "d.sock");
-  daemon = spawn(
-    "dockerd",
-    ["--data-root", join(root, "data"), "--storage-driver", "vfs", "--iptables=false", "--bridge=none", "--host", `unix://${sock}`, "--exec-root", join(root, "exec"), "--pidfile", join(root, "pid")],
-    { stdio: ["ignore", "pipe", "pipe"] },
-  );
-  daemon.stdout!.on("data", (d: Buffer) => (daemonLog += d.toString()));
-  daemon.stderr!.on("data", (d: Buffer) => (daemonLog += d.toString()));
-  const deadline = Date.now() + 40000;
-  for (;;) {
-    if (daemon.exitCode !== null) throw new Error(`dockerd exited: ${daemonLog}`);
-    const r = await run("docker", ["-H", `unix://${sock}`, "version", "--format", "{{.Server.Version}}"]);
-    if (r.code === 0) break;
-    if (Date.now() > deadline) throw new Error(`dockerd not ready: ${daemonLog}`);
-    await new Promise((res) => setTimeout(res, 250));
-  }
+  dockerd = await startDockerd();
 });
 
 after(async () => {
-  if (daemon && daemon.exitCode === null) {
-    const done = new Promise((r) => daemon.once("exit", r));
-    daemon.kill("SIGTERM");
-    const t = setTimeout(() => daemon.kill("SIGKILL"), 15000);
-    await done;
-    clearTimeout(t);
-  }
+  await dockerd?.stop();
   await cleanup?.();
 });
 
