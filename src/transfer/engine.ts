@@ -14,7 +14,7 @@ import { verifier } from "../image/digest.js";
 import type { Descriptor, Platform } from "../image/types.js";
 import { children, parseAnyManifest } from "../image/manifest.js";
 import { isIndex, isManifest, isDistributable, layerCompression } from "../image/mediatypes.js";
-import { selectManifest, DEFAULT_PLATFORM, formatPlatform } from "../image/platform.js";
+import { selectManifest, DEFAULT_PLATFORM } from "../image/platform.js";
 import { isMounter, isReferencePusher, isSource, type Sink, type SinkTraits, type Source } from "../transports/types.js";
 import type { EventListener, TransferEvent } from "./events.js";
 import { compressLayer, rewriteManifest } from "./recompress.js";
@@ -282,9 +282,4 @@ export async function copyDescriptor(source: Source, root: Descriptor, sink: Sin
 /** A registry refusal that names an unknown blob (MANIFEST_BLOB_UNKNOWN / BLOB_UNKNOWN). */
 function isBlobUnknown(e: unknown): boolean {
   return e instanceof RegistryError && e.errors.some((x) => x.code === "MANIFEST_BLOB_UNKNOWN" || x.code === "BLOB_UNKNOWN");
-}
-
-/** A short description of a platform choice for messages. */
-export function describePlatform(p: Platform | "all" | undefined): string {
-  return p === undefined || p === "all" ? "all" : formatPlatform(p);
 }

@@ -8,7 +8,7 @@ import pLimit from "p-limit";
 import { TcraneError, toTcraneError } from "../errors.js";
 import type { Descriptor, Platform } from "../image/types.js";
 import { isLayer } from "../image/mediatypes.js";
-import { familiarName, parseReference, type Reference } from "../reference/index.js";
+import { parseReference, type Reference } from "../reference/index.js";
 import { openSink, openSource, parsePlace, type OpenedSink, type OpenedSource, type Place, type SinkOptions, type TransportContext } from "../transports/index.js";
 import type { PushOptions, Sink, Source } from "../transports/types.js";
 import { OverlaySource } from "../transports/overlay.js";
@@ -325,4 +325,3 @@ export async function digest(ctx: TransportContext, target: string, o: { platfor
   });
 }
 
-export { familiarName };

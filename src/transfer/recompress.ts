@@ -7,7 +7,6 @@ import { createReadStream, createWriteStream } from "node:fs";
 import { mkdtemp, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { ParallelGzip } from "../image/parallel-gzip.js";
 import { TcraneError } from "../errors.js";
@@ -80,9 +79,4 @@ export function toCompressed(mediaType: string): string {
   if (mediaType === "application/vnd.docker.image.rootfs.diff.tar") return "application/vnd.docker.image.rootfs.diff.tar.gzip";
   if (mediaType.endsWith(".tar")) return `${mediaType}+gzip`;
   return mediaType;
-}
-
-/** A Readable over a buffer (helper for sinks and tests). */
-export function bufferStream(b: Buffer): Readable {
-  return Readable.from([b]);
 }

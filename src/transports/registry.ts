@@ -35,7 +35,9 @@ export class RegistryTarget implements Source, Sink, Mounter, ReferencePusher {
       return undefined;
     });
     if (head && head.mediaType && head.digest) return { mediaType: head.mediaType, digest: head.digest, size: head.size };
-    if (!head && !headFailed) throw new TcraneError("NOT_FOUND", "manifest unknown", { what: `${this.description}:${reference}` });
+    if (!head && !headFailed) {
+      throw new TcraneError("NOT_FOUND", "manifest unknown", { what: `${this.description}${isDigest(reference) ? "@" : ":"}${reference}` });
+    }
     const got = await this.client.getManifest(this.repo, reference, opts);
     this.manifests.set(got.digest, got.bytes);
     return { mediaType: got.mediaType, digest: got.digest, size: got.size };
@@ -105,9 +107,4 @@ async function collect(stream: Readable): Promise<Buffer> {
   const chunks: Buffer[] = [];
   for await (const c of stream) chunks.push(c as Buffer);
   return Buffer.concat(chunks);
-}
-
-/** True when `ref` is a digest rather than a tag. */
-export function isDigestRef(ref: string): boolean {
-  return isDigest(ref);
 }
