@@ -10,10 +10,22 @@ import { withGlobals } from "./globals.js";
 import { loadCommands } from "./commands/index.js";
 import { flushWarnings } from "./output.js";
 
-/** tcrane's version, read from package.json. */
+/**
+ * tcrane's version, read from package.json: the nearest one named "tcrane" above this module, which
+ * works from dist/cli/main.js and from the bundle's chunks in dist/bundle/ alike.
+ */
 export function version(): string {
-  const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string };
-  return pkg.version;
+  let dir = new URL(".", import.meta.url);
+  for (let i = 0; i < 5; i++) {
+    try {
+      const pkg = JSON.parse(readFileSync(new URL("package.json", dir), "utf8")) as { name?: string; version?: string };
+      if (pkg.name === "tcrane" && pkg.version) return pkg.version;
+    } catch {
+      // no (readable) package.json here: look one level up
+    }
+    dir = new URL("..", dir);
+  }
+  throw new TcraneError("FAILED", "cannot find tcrane's package.json");
 }
 
 /** Print an error as one line and set the exit code. */
@@ -28,6 +40,17 @@ export function reportError(err: unknown, verbose: boolean): number {
     }
   }
   return e.exitCode;
+}
+
+/**
+ * yargs renders the whole help text right after starting a command's handler, in case the handler
+ * calls showHelp() (none of ours does): ~25 ms of a CLI start (cliui, string-width) spent while the
+ * first requests wait. Replaced by a no-op when yargs exposes it; `--help` is unaffected.
+ */
+function skipHelpCache(y: unknown): void {
+  const internals = (y as { getInternalMethods?: () => { getUsageInstance?: () => { cacheHelpMessage?: () => void } } }).getInternalMethods?.();
+  const usage = internals?.getUsageInstance?.();
+  if (usage && typeof usage.cacheHelpMessage === "function") usage.cacheHelpMessage = () => undefined;
 }
 
 /** Run the CLI with the given arguments. Resolves to the exit code (and sets process.exitCode). */
@@ -53,6 +76,7 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(version() + "\n");
     return 0;
   }
+  skipHelpCache(y);
   try {
     for (const c of await loadCommands(argv)) y = y.command(c);
     await y.parseAsync();

@@ -145,6 +145,10 @@ export function mountingSink(sink: Sink): Sink & Mounter {
       if (!origin) return false;
       return inner.mount(d, origin, o);
     },
+    mountable: (d: Descriptor, from: Source) => {
+      const origin = from instanceof EditSource ? from.originOf(d.digest) : from;
+      return !!origin && isMounter(inner) && !!inner.mountable?.(d, origin);
+    },
   };
   if (isReferencePusher(sink)) wrapped.pushReference = sink.pushReference.bind(sink);
   if (isSource(sink)) {

@@ -14,7 +14,7 @@ import { catalog, listTags } from "./pagination.js";
 import { referrers } from "./referrers.js";
 import { DEFAULT_RETRIES, type BackoffOptions } from "./retry.js";
 import { Transport, type RegistryStats } from "./transport.js";
-import { pushBlob, tryMount } from "./upload.js";
+import { pushBlob, pushBlobStream, tryMount } from "./upload.js";
 
 export type { Repo } from "./blob.js";
 export type { ManifestResult } from "./manifest.js";
@@ -155,6 +155,19 @@ export class RegistryClient {
     opts: { signal?: AbortSignal; mountFrom?: Repo; onProgress?: (bytes: number) => void } = {},
   ): Promise<"mounted" | "uploaded"> {
     return pushBlob(this.t, repo, desc, body, { ...opts, chunkSize: this.chunkSize, retries: this.retries, backoff: this.backoff });
+  }
+
+  /**
+   * Upload content whose digest and size are known only at its end (hashed while it streams, sent
+   * with chunked transfer encoding); `open` is called again to restart a failed upload and must yield
+   * the same bytes. Returns the digest and size the registry now holds.
+   */
+  pushBlobStream(
+    repo: Repo,
+    open: () => Promise<Readable>,
+    opts: { signal?: AbortSignal; onProgress?: (bytes: number) => void } = {},
+  ): Promise<{ digest: string; size: number }> {
+    return pushBlobStream(this.t, repo, open, { ...opts, chunkSize: this.chunkSize, retries: this.retries, backoff: this.backoff });
   }
 
   /**

@@ -13,7 +13,8 @@
 import { readFileSync, readdirSync, existsSync } from "node:fs";
 import { join } from "node:path";
 import { rootCertificates } from "node:tls";
-import { Agent, EnvHttpProxyAgent, Pool, type Dispatcher } from "undici";
+import type { Dispatcher } from "undici";
+import { Agent, EnvHttpProxyAgent, Pool } from "./undici-lite.js";
 import { TcraneError } from "../errors.js";
 
 /** Default docker certs.d root. */

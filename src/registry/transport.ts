@@ -6,7 +6,8 @@
  */
 import type { Readable } from "node:stream";
 import type { IncomingHttpHeaders } from "node:http";
-import { request, type Dispatcher } from "undici";
+import type { Dispatcher } from "undici";
+import { request } from "./undici-lite.js";
 import { RegistryError, TcraneError, toTcraneError } from "../errors.js";
 import { redactText, redactUrl } from "../redact.js";
 import { allowsHttpFallback } from "../reference/index.js";

@@ -8,7 +8,8 @@
  */
 import { Transform, type Readable } from "node:stream";
 import { RegistryError, TcraneError, toTcraneError } from "../errors.js";
-import { parseDigest } from "../image/digest.js";
+import { finished } from "node:stream/promises";
+import { parseDigest, VerifyingStream } from "../image/digest.js";
 import { scope } from "../reference/index.js";
 import { pushScopes, repoUrl, type Repo } from "./blob.js";
 import { abortError, backoffDelay, isRetryableError, RETRYABLE_STATUS, sleep, type BackoffOptions } from "./retry.js";
@@ -100,15 +101,18 @@ function counter(onProgress?: (n: number) => void): Transform {
   });
 }
 
-async function streamed(t: Transport, repo: Repo, s: Session, src: Readable, size: number, o: UploadOptions): Promise<URL> {
+async function streamed(t: Transport, repo: Repo, s: Session, src: Readable, size: number | undefined, o: UploadOptions): Promise<URL> {
   const body = src.pipe(counter(o.onProgress));
   src.on("error", (e) => body.destroy(e));
+  // An unknown size (content hashed while it is produced) goes with chunked transfer encoding.
+  const headers: Record<string, string> = { "content-type": "application/octet-stream" };
+  if (size !== undefined) headers["content-length"] = String(size);
   const res = await t.send({
     method: "PATCH",
     url: s.url,
     registry: repo.registry,
     scopes: pushScopes(repo),
-    headers: { "content-type": "application/octet-stream", "content-length": String(size) },
+    headers,
     body,
     ok: [202, 204, 201],
     retry: false,
@@ -161,6 +165,23 @@ async function chunked(t: Transport, repo: Repo, s: Session, src: Readable, chun
   return url;
 }
 
+/**
+ * A small blob read whole before its PUT: undici then writes headers and body in one system call
+ * instead of one per piece (on the 200-blob image, ~0.5 ms saved per blob), and a content error
+ * (the engine's digest check) surfaces before anything is sent.
+ */
+async function collectSmall(src: Readable, size: number, onProgress?: (n: number) => void): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let n = 0;
+  for await (const c of src) {
+    chunks.push(c as Buffer);
+    n += (c as Buffer).length;
+    if (n > size) break; // more than announced: the verifier upstream fails; send nothing extra
+  }
+  onProgress?.(n);
+  return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, n);
+}
+
 async function cancel(t: Transport, repo: Repo, s: Session, signal?: AbortSignal): Promise<void> {
   try {
     const res = await t.send({ method: "DELETE", url: s.url, registry: repo.registry, scopes: pushScopes(repo), ok: [200, 202, 204, 404], retry: false, signal });
@@ -185,11 +206,36 @@ export async function pushBlob(
   body: Readable | (() => Promise<Readable>),
   o: UploadOptions,
 ): Promise<"mounted" | "uploaded"> {
-  parseDigest(desc.digest);
+  return (await uploadBlob(t, repo, desc, body, o)).status;
+}
+
+/**
+ * Upload content whose digest and size are known only at its end (a layer compressed on the way):
+ * one streamed PATCH with chunked transfer encoding while the bytes are hashed, then the closing PUT
+ * with the digest computed. A restart re-opens the content (which must come out the same).
+ */
+export async function pushBlobStream(
+  t: Transport,
+  repo: Repo,
+  body: () => Promise<Readable>,
+  o: UploadOptions,
+): Promise<{ digest: string; size: number }> {
+  const r = await uploadBlob(t, repo, undefined, body, o);
+  return { digest: r.digest, size: r.size };
+}
+
+async function uploadBlob(
+  t: Transport,
+  repo: Repo,
+  known: { digest: string; size: number } | undefined,
+  body: Readable | (() => Promise<Readable>),
+  o: UploadOptions,
+): Promise<{ status: "mounted" | "uploaded"; digest: string; size: number }> {
+  if (known) parseDigest(known.digest);
   let pre: Session | undefined;
-  if (o.mountFrom && !(o.mountFrom.registry === repo.registry && o.mountFrom.repository === repo.repository)) {
-    const m = await tryMount(t, repo, desc.digest, o.mountFrom, o.signal);
-    if (m === "mounted") return "mounted";
+  if (known && o.mountFrom && !(o.mountFrom.registry === repo.registry && o.mountFrom.repository === repo.repository)) {
+    const m = await tryMount(t, repo, known.digest, o.mountFrom, o.signal);
+    if (m === "mounted") return { status: "mounted", ...known };
     pre = m;
   }
   const reopen = typeof body === "function" ? body : undefined;
@@ -204,7 +250,16 @@ export async function pushBlob(
       src = given;
       given = undefined;
     } else if (reopen) src = await reopen();
-    else throw new TcraneError("FAILED", "cannot restart the upload: the content stream was already consumed", { what: desc.digest });
+    else throw new TcraneError("FAILED", "cannot restart the upload: the content stream was already consumed", { what: known?.digest ?? repo.repository });
+    // Unknown content is hashed on its way out; the digest is read after the body is sent.
+    let hasher: VerifyingStream | undefined;
+    if (!known) {
+      const raw = src;
+      hasher = new VerifyingStream({ what: `upload to ${repo.registry}/${repo.repository}` });
+      raw.on("error", (e) => hasher!.destroy(e));
+      hasher.on("close", () => raw.destroy());
+      src = raw.pipe(hasher);
+    }
     // The content may fail (a digest check, a read error) before or while it is sent: stop the
     // request in flight and report the content's own error, not the request's.
     const ac = new AbortController();
@@ -222,21 +277,24 @@ export async function pushBlob(
     const oo = { ...o, signal };
     try {
       // Small blobs go in the closing PUT (the spec's POST-then-PUT monolithic upload): no PATCH.
-      const mono = chunkSize === undefined && desc.size <= MONOLITHIC_MAX;
-      const loc = mono ? s.url : await Promise.race([chunkSize !== undefined ? chunked(t, repo, s, src, chunkSize, oo) : streamed(t, repo, s, src, desc.size, oo), failed]);
+      const mono = chunkSize === undefined && known !== undefined && known.size <= MONOLITHIC_MAX;
+      const loc = mono ? s.url : await Promise.race([chunkSize !== undefined ? chunked(t, repo, s, src, chunkSize, oo) : streamed(t, repo, s, src, known?.size, oo), failed]);
+      if (hasher && !hasher.digest) await Promise.race([finished(hasher), failed]);
+      const digest = known?.digest ?? hasher!.digest!;
+      const size = known?.size ?? hasher!.bytes;
       const put = t.send({
         method: "PUT",
-        url: uploadUrlWithDigest(loc, desc.digest),
+        url: uploadUrlWithDigest(loc, digest),
         registry: repo.registry,
         scopes: pushScopes(repo),
-        headers: { "content-type": "application/octet-stream", "content-length": mono ? String(desc.size) : "0" },
-        ...(mono ? { body: src.pipe(counter(o.onProgress)), retry: false } : {}),
+        headers: { "content-type": "application/octet-stream", "content-length": mono ? String(size) : "0" },
+        ...(mono ? { body: await Promise.race([collectSmall(src, size, o.onProgress), failed]), retry: false } : {}),
         ok: [201, 204, 200],
         signal,
       });
       const res = await Promise.race([put, failed]);
       await res.body.dump();
-      return "uploaded";
+      return { status: "uploaded", digest, size };
     } catch (caught) {
       const err = srcErr ?? caught;
       src.destroy();

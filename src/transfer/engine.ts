@@ -15,15 +15,18 @@ import type { Descriptor, Platform } from "../image/types.js";
 import { children, parseAnyManifest } from "../image/manifest.js";
 import { isIndex, isManifest, isDistributable, layerCompression } from "../image/mediatypes.js";
 import { selectManifest, DEFAULT_PLATFORM } from "../image/platform.js";
-import { isMounter, isReferencePusher, isSource, type Sink, type SinkTraits, type Source } from "../transports/types.js";
+import { isMounter, isReferencePusher, isSource, isStreamPusher, type Sink, type SinkTraits, type Source } from "../transports/types.js";
 import type { EventListener, TransferEvent } from "./events.js";
-import { compressLayer, rewriteManifest } from "./recompress.js";
+import { compressLayer, gzipLayerStream, rewriteManifest, toCompressed } from "./recompress.js";
 
 /** Largest manifest the engine reads from any source (bytes). */
 export const MAX_MANIFEST_BYTES = 16 * 1024 * 1024;
 
 /** Default number of blobs in flight (see README: measured on a 2-core machine). */
 export const DEFAULT_JOBS = 4;
+
+/** Mount requests in flight at once (they move no data; the connection pool bounds them too). */
+const MOUNTS_IN_FLIGHT = 16;
 
 /** Options of one copy. */
 export interface CopyOptions {
@@ -47,6 +50,8 @@ export interface CopyOptions {
   limit?: ReturnType<typeof pLimit>;
   /** Directory for temporary files (gzip of uncompressed layers). */
   tmpDir?: string;
+  /** Internal: the up-to-date lookup copyImage started early. */
+  sinkTags?: Promise<(string | undefined)[]>;
 }
 
 /** What one copy did. */
@@ -111,8 +116,17 @@ export async function resolveRoot(
  */
 export async function copyImage(source: Source, ref: string | undefined, sink: Sink, opts: CopyOptions = {}): Promise<CopyResult> {
   const traits: SinkTraits = { ...(opts.traits ?? {}), ...(sink.traits ?? {}) };
+  // The sink's tags are looked up while the source resolves (one request round instead of two).
+  const sinkTags = upToDateLookup(sink, opts);
   const { root } = await resolveRoot(source, ref, { platform: opts.platform, indexes: traits.indexes, signal: opts.signal });
-  return copyDescriptor(source, root, sink, { ...opts, traits });
+  return copyDescriptor(source, root, sink, { ...opts, traits, sinkTags });
+}
+
+/** What the sink's tags point at now (undefined: absent or unreadable), when the up-to-date check applies. */
+function upToDateLookup(sink: Sink, opts: CopyOptions): Promise<(string | undefined)[]> | undefined {
+  const tags = opts.tags ?? [];
+  if (opts.skipUpToDate === false || tags.length === 0 || !isSource(sink)) return undefined;
+  return Promise.all(tags.map((t) => sink.resolve(t, { signal: opts.signal }).then((d) => d.digest, () => undefined)));
 }
 
 /** Copy the graph under an already-resolved root descriptor. */
@@ -121,16 +135,16 @@ export async function copyDescriptor(source: Source, root: Descriptor, sink: Sin
   const signal = opts.signal;
   const emit = (e: TransferEvent) => opts.onEvent?.(e);
   const limit = opts.limit ?? pLimit(Math.max(1, opts.jobs ?? DEFAULT_JOBS));
+  const mountLimit = pLimit(MOUNTS_IN_FLIGHT);
   const tags = opts.tags ?? [];
   const started = Date.now();
   const result: CopyResult = { descriptor: root, sourceDigest: root.digest, upToDate: false, bytes: 0, blobs: { copied: 0, skipped: 0, mounted: 0 } };
   const label = tags[0] ?? root.digest;
 
   // Idempotence: a tag already pointing at this digest costs one lookup and nothing else.
-  if (opts.skipUpToDate !== false && tags.length > 0 && isSource(sink)) {
-    const have = await Promise.all(
-      tags.map((t) => sink.resolve(t, { signal }).then((d) => d.digest, () => undefined)),
-    );
+  const lookup = opts.sinkTags ?? upToDateLookup(sink, opts);
+  if (lookup) {
+    const have = await lookup;
     if (have.every((d) => d === root.digest)) {
       emit({ type: "image-skipped", ref: label, digest: root.digest, reason: "up-to-date" });
       return { ...result, upToDate: true };
@@ -148,6 +162,29 @@ export async function copyDescriptor(source: Source, root: Descriptor, sink: Sin
       return desc;
     }
     const compression = layerCompression(desc.mediaType);
+    if (traits.compressedLayers && compression === "none" && isStreamPusher(sink)) {
+      // Uncompressed layer into a sink that hashes as it stores (a registry): gzip straight into
+      // the upload; the compressed digest and size are known when the upload ends.
+      return limit(async () => {
+        signal?.throwIfAborted();
+        emit({ type: "blob-start", digest: desc.digest, size: desc.size, mediaType: desc.mediaType });
+        let last = 0;
+        const onBytes = (seen: number) => {
+          if (seen - last >= 1 << 20 || seen === desc.size) {
+            last = seen;
+            emit({ type: "blob-progress", digest: desc.digest, bytes: seen, size: desc.size });
+          }
+        };
+        const { digest, size } = await sink.pushStream(toCompressed(desc.mediaType), () => gzipLayerStream(source, desc, { signal, onBytes }), { signal });
+        const out: Descriptor = { ...desc, mediaType: toCompressed(desc.mediaType), digest, size };
+        delete out.data;
+        emit({ type: "blob-compressed", from: desc.digest, digest, size });
+        result.blobs.copied++;
+        result.bytes += size;
+        emit({ type: "blob-done", digest: desc.digest, size: desc.size });
+        return out;
+      });
+    }
     if (traits.compressedLayers && compression === "none") {
       // Uncompressed layer into a sink that wants compressed ones: gzip it (to a temp file, so the
       // digest is known before the push), then copy the compressed blob.
@@ -162,24 +199,37 @@ export async function copyDescriptor(source: Source, root: Descriptor, sink: Sin
         }
       });
     }
+    // A mount moves no bytes: tried first (one request answers "mounted" or "already there"),
+    // under its own wider limit so mounts never wait behind uploads.
+    if (isMounter(sink) && sink.mountable?.(desc, source)) {
+      if (await mountLimit(() => mount(source, desc))) return desc;
+      return limit(async () => {
+        await pushBlob(source, desc, false);
+        return desc;
+      });
+    }
     return limit(async () => {
       await pushBlob(source, desc);
       return desc;
     });
   };
 
-  const pushBlob = async (from: Source, desc: Descriptor): Promise<void> => {
+  const mount = async (from: Source, desc: Descriptor): Promise<boolean> => {
+    signal?.throwIfAborted();
+    if (!isMounter(sink) || !(await sink.mount(desc, from, { signal }))) return false;
+    result.blobs.mounted++;
+    emit({ type: "blob-mounted", digest: desc.digest, size: desc.size, from: from.description });
+    return true;
+  };
+
+  const pushBlob = async (from: Source, desc: Descriptor, tryMount = true): Promise<void> => {
     signal?.throwIfAborted();
     if (await sink.exists(desc, { signal })) {
       result.blobs.skipped++;
       emit({ type: "blob-skipped", digest: desc.digest, size: desc.size });
       return;
     }
-    if (isMounter(sink) && (await sink.mount(desc, from, { signal }))) {
-      result.blobs.mounted++;
-      emit({ type: "blob-mounted", digest: desc.digest, size: desc.size, from: from.description });
-      return;
-    }
+    if (tryMount && (await mount(from, desc))) return;
     emit({ type: "blob-start", digest: desc.digest, size: desc.size, mediaType: desc.mediaType });
     const open = async () => {
       const raw = await from.fetch(desc, { signal, verify: false });
@@ -214,8 +264,12 @@ export async function copyDescriptor(source: Source, root: Descriptor, sink: Sin
       emit({ type: "blob-skipped", digest: desc.digest, size: desc.size });
       return desc;
     }
-    const bytes = await readManifest(source, desc, signal);
-    if (isRoot && (await sink.exists(desc, { signal }))) {
+    // The root's bytes and whether the sink has it are asked at once (one request round).
+    const [bytes, rootThere] = await Promise.all([
+      readManifest(source, desc, signal),
+      isRoot ? sink.exists(desc, { signal }) : false,
+    ]);
+    if (rootThere) {
       // Already complete in the sink (a registry holds no manifest without its children): only tag.
       rootBytes.value = bytes;
       result.blobs.skipped++;

@@ -7,6 +7,7 @@ import { createReadStream, createWriteStream } from "node:fs";
 import { mkdtemp, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { pipeline as streamPipeline, type Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { ParallelGzip } from "../image/parallel-gzip.js";
 import { TcraneError } from "../errors.js";
@@ -19,6 +20,24 @@ export interface CompressedLayer {
   descriptor: Descriptor;
   source: Source;
   cleanup(): Promise<void>;
+}
+
+/**
+ * gzip an uncompressed layer on the fly: the source bytes are checked against the layer's digest
+ * (its diff_id) as they go in; a mismatch fails the returned stream before it ends. The output is
+ * deterministic (same bytes on every call), so an upload can restart by calling this again.
+ */
+export async function gzipLayerStream(
+  source: Source,
+  desc: Descriptor,
+  opts: { signal?: AbortSignal; onBytes?: (total: number) => void } = {},
+): Promise<Readable> {
+  const input = await source.fetch(desc, { signal: opts.signal, verify: false });
+  const gz = new ParallelGzip();
+  const v = verifier(desc, `${source.description}@${desc.digest}`, opts.onBytes);
+  // pipeline destroys every stage with the first error, so the consumer of `gz` sees it.
+  streamPipeline(input, v, gz, () => undefined);
+  return gz;
 }
 
 /** gzip an uncompressed layer (verified against its digest = diff_id) into a temp file. */

@@ -9,10 +9,10 @@ import type { Descriptor } from "../image/types.js";
 import { isManifest } from "../image/mediatypes.js";
 import { isDigest } from "../image/digest.js";
 import type { RegistryClient, Repo } from "../registry/client.js";
-import type { CallOptions, FetchOptions, Mounter, PushOptions, ReferencePusher, Sink, SinkTraits, Source } from "./types.js";
+import type { CallOptions, FetchOptions, Mounter, PushOptions, ReferencePusher, Sink, SinkTraits, Source, StreamPusher } from "./types.js";
 
 /** Source and sink for one registry repository. */
-export class RegistryTarget implements Source, Sink, Mounter, ReferencePusher {
+export class RegistryTarget implements Source, Sink, Mounter, ReferencePusher, StreamPusher {
   readonly description: string;
   readonly traits: SinkTraits = { indexes: true, compressedLayers: true };
   /** Manifest bytes this sink pushed or read, by digest (small; used to PUT tags). */
@@ -85,6 +85,10 @@ export class RegistryTarget implements Source, Sink, Mounter, ReferencePusher {
     await this.client.pushBlob(this.repo, desc, body, { signal: opts?.signal });
   }
 
+  pushStream(_mediaType: string, open: () => Promise<Readable>, opts?: CallOptions): Promise<{ digest: string; size: number }> {
+    return this.client.pushBlobStream(this.repo, open, { signal: opts?.signal });
+  }
+
   async pushReference(desc: Descriptor, bytes: Buffer, ref: string, opts?: CallOptions): Promise<void> {
     this.manifests.set(desc.digest, bytes);
     await this.client.putManifest(this.repo, ref, bytes, desc.mediaType, { signal: opts?.signal, skipExisting: false });
@@ -96,10 +100,13 @@ export class RegistryTarget implements Source, Sink, Mounter, ReferencePusher {
     await this.client.putManifest(this.repo, ref, bytes, desc.mediaType, { signal: opts?.signal, skipExisting: false });
   }
 
+  mountable(_desc: Descriptor, from: Source): boolean {
+    return from instanceof RegistryTarget && from.repo.registry === this.repo.registry && from.repo.repository !== this.repo.repository;
+  }
+
   async mount(desc: Descriptor, from: Source, opts?: CallOptions): Promise<boolean> {
-    if (!(from instanceof RegistryTarget) || from.repo.registry !== this.repo.registry) return false;
-    if (from.repo.repository === this.repo.repository) return false;
-    return this.client.mountBlob(this.repo, desc.digest, from.repo, opts);
+    if (!this.mountable(desc, from)) return false;
+    return this.client.mountBlob(this.repo, desc.digest, (from as RegistryTarget).repo, opts);
   }
 }
 

@@ -70,6 +70,20 @@ export interface Sink {
 export interface Mounter {
   /** Try to mount `desc` from `from`; true when mounted, false when the caller must copy. */
   mount(desc: Descriptor, from: Source, opts?: CallOptions): Promise<boolean>;
+  /**
+   * Optional: true when a mount of `desc` from `from` can work (same registry, other repository), so
+   * the engine tries the mount first, without an "exists" check (a mount answers "already there" too).
+   */
+  mountable?(desc: Descriptor, from: Source): boolean;
+}
+
+/**
+ * Optional: sinks that store a blob whose digest and size are known only at its end (a layer
+ * compressed on its way in), computing both while it streams. `open` may be called again to restart
+ * and must yield the same bytes.
+ */
+export interface StreamPusher {
+  pushStream(mediaType: string, open: () => Promise<Readable>, opts?: CallOptions): Promise<{ digest: string; size: number }>;
 }
 
 /** Optional: sinks that store a root manifest and its tag in one step (a registry PUT by tag). */
@@ -98,6 +112,9 @@ export interface Lister {
 
 export function isMounter(x: unknown): x is Mounter {
   return typeof (x as Mounter)?.mount === "function";
+}
+export function isStreamPusher(x: unknown): x is StreamPusher {
+  return typeof (x as StreamPusher)?.pushStream === "function";
 }
 export function isCommitter(x: unknown): x is Committer {
   return typeof (x as Committer)?.commit === "function" && typeof (x as Committer)?.abort === "function";
