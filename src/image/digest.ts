@@ -81,7 +81,8 @@ export class VerifyingStream extends Transform {
   digest: string | undefined;
 
   constructor(opts: VerifyOptions = {}) {
-    super({ highWaterMark: 1 << 20 });
+    // 256 KiB: enough to keep the writes batched; 1 MiB per stream raised peak RSS by ~10 MiB at -j 4.
+    super({ highWaterMark: 256 << 10 });
     this.expectedDigest = opts.digest;
     this.expectedSize = opts.size;
     this.algorithm = opts.digest ? parseDigest(opts.digest).algorithm : (opts.algorithm ?? "sha256");
