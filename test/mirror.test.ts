@@ -377,9 +377,9 @@ test("CLI spec errors exit 2 and name file:line:col before any request", async (
   assert.equal(reg.logs().length + dst.logs().length, before, "no request reached a registry");
 });
 
-test("a client that exposes rateLimit(registry) gets its source registries' limits into the report and summary", async () => {
+test("the source registries' pull limits (rateLimit(registry)) go into the report and summary", async () => {
   class HubLike extends RegistryClient {
-    rateLimit(registry: string) {
+    override rateLimit(registry: string) {
       return registry === H() ? { limit: 100, remaining: 42, windowSeconds: 21600 } : undefined;
     }
   }

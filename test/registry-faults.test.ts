@@ -213,6 +213,13 @@ for (const backend of backends) {
         await c.getManifest(repo, "t");
         await c.getManifest(repo, "t");
         assert.deepEqual(warnings, ["this repository is deprecated"]);
+        // Docker Hub's pull limits: the last response that carried them is what the client reports
+        assert.equal(c.rateLimit(proxy.host), undefined);
+        proxy.clear();
+        proxy.add({ match: (r) => r.url.endsWith("/manifests/t"), action: { kind: "addHeaders", headers: { "ratelimit-limit": "100;w=21600", "ratelimit-remaining": "76;w=21600" } } });
+        await c.getManifest(repo, "t");
+        assert.deepEqual(c.rateLimit(proxy.host), { limit: 100, remaining: 76, windowSeconds: 21600 });
+        assert.equal(c.rateLimit("other.example"), undefined);
       } finally {
         proxy.clear();
         await c.close();

@@ -13,7 +13,7 @@ import { deleteBlob, deleteManifest, getManifest, headManifest, putManifest, typ
 import { catalog, listTags } from "./pagination.js";
 import { referrers } from "./referrers.js";
 import { DEFAULT_RETRIES, type BackoffOptions } from "./retry.js";
-import { Transport, type RegistryStats } from "./transport.js";
+import { Transport, type RateLimit, type RegistryStats } from "./transport.js";
 import { pushBlob, pushBlobStream, tryMount } from "./upload.js";
 
 export type { Repo } from "./blob.js";
@@ -155,6 +155,11 @@ export class RegistryClient {
     opts: { signal?: AbortSignal; mountFrom?: Repo; onProgress?: (bytes: number) => void } = {},
   ): Promise<"mounted" | "uploaded"> {
     return pushBlob(this.t, repo, desc, body, { ...opts, chunkSize: this.chunkSize, retries: this.retries, backoff: this.backoff });
+  }
+
+  /** The pull limits `registry` announced in its last response that had them (Docker Hub), if any. */
+  rateLimit(registry: string): RateLimit | undefined {
+    return this.t.rateLimits.get(registry);
   }
 
   /**

@@ -123,6 +123,21 @@ export function apiHost(registry: string): string {
   return registry === "docker.io" ? "index.docker.io" : registry;
 }
 
+/** Pull limits a registry announced (Docker Hub's `ratelimit-*` headers). */
+export interface RateLimit {
+  limit?: number;
+  remaining: number;
+  windowSeconds?: number;
+}
+
+/** `76;w=21600` ⇒ { value: 76, window: 21600 }; anything else ⇒ undefined. */
+export function parseRateLimit(v: string | string[] | undefined): { value: number; window?: number } | undefined {
+  const raw = Array.isArray(v) ? v[0] : v;
+  const m = raw ? /^\s*(\d+)\s*(?:;\s*w\s*=\s*(\d+))?/.exec(raw) : null;
+  if (!m) return undefined;
+  return { value: Number(m[1]), window: m[2] !== undefined ? Number(m[2]) : undefined };
+}
+
 /** The request engine shared by every method of one RegistryClient. */
 export class Transport {
   readonly stats: RegistryStats = { requests: 0, byMethod: {}, tokenRequests: 0, retries: 0, redirects: 0, resumes: 0, uploadRestarts: 0 };
@@ -131,6 +146,8 @@ export class Transport {
   private readonly opts: TransportOptions;
   private readonly pings = new Map<string, Promise<RegistryAuth>>();
   private readonly warned = new Set<string>();
+  /** The last `ratelimit-*` headers seen per registry (Docker Hub's pull limits). */
+  readonly rateLimits = new Map<string, RateLimit>();
 
   constructor(pool: DispatcherPool, opts: TransportOptions, auth: { keychain?: Keychain; credentials?: Credential }) {
     this.pool = pool;
@@ -203,6 +220,14 @@ export class Transport {
 
   private log(line: string): void {
     if (this.opts.logger) this.opts.logger(redactText(line));
+  }
+
+  /** Record `ratelimit-limit: 100;w=21600` / `ratelimit-remaining: 76;w=21600` (Docker Hub). */
+  private noteRateLimit(registry: string, h: IncomingHttpHeaders): void {
+    const remaining = parseRateLimit(h["ratelimit-remaining"]);
+    if (!remaining) return;
+    const limit = parseRateLimit(h["ratelimit-limit"]);
+    this.rateLimits.set(registry, { remaining: remaining.value, limit: limit?.value, windowSeconds: remaining.window ?? limit?.window });
   }
 
   private warnings(h: IncomingHttpHeaders): void {
@@ -352,6 +377,7 @@ export class Transport {
     const len = header(r.headers, "content-length");
     this.log(`<-- ${r.statusCode} ${init.method} ${redactUrl(url)} ${len ?? "?"} bytes ${Date.now() - started} ms`);
     this.warnings(r.headers);
+    if (init.registry) this.noteRateLimit(init.registry, r.headers);
     return { status: r.statusCode, headers: r.headers, body: r.body, url };
   }
 }
