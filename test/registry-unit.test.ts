@@ -224,7 +224,9 @@ test("a certificate the client rejects proves TLS: no plain-http fallback, the c
       assert.match(e.line, new RegExp(`^GET https://${host}/v2/: .*certificate`));
       return true;
     });
-    assert.equal(connections, 1, "only the https attempt");
+    // both probes start at once (a plain-http registry costs one round trip); the http one that
+    // node:https drops is not what gets reported
+    assert.ok(connections >= 1 && connections <= 2, `${connections} connections`);
     await trusting.checkAuth(host);
   } finally {
     await Promise.all([c.close(), trusting.close()]);

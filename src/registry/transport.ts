@@ -181,26 +181,48 @@ export class Transport {
 
   private async doPing(registry: string, signal?: AbortSignal): Promise<RegistryAuth> {
     const schemes: ("https" | "http")[] = allowsHttpFallback(registry, this.opts.insecure) ? ["https", "http"] : ["https"];
+    // Where http is allowed, both probes start at once (https still wins when it answers): a plain
+    // http registry then costs one round trip, not a failed TLS attempt followed by the http one.
+    const controllers = schemes.map(() => new AbortController());
+    const attempts = schemes.map((scheme, i) => {
+      const url = new URL(`${scheme}://${apiHost(registry)}/v2/`);
+      const sig = signal ? AbortSignal.any([signal, controllers[i]!.signal]) : controllers[i]!.signal;
+      // a failing https attempt that may fall back to http is not retried
+      return this.send({ method: "GET", url, ok: [200, 401], signal: sig, retry: scheme === schemes[schemes.length - 1] }).then(
+        (res) => ({ res, err: undefined as unknown }),
+        (err: unknown) => ({ res: undefined, err }),
+      );
+    });
+    const dropRest = (from: number) => {
+      for (let j = from; j < attempts.length; j++) {
+        controllers[j]!.abort();
+        void attempts[j]!.then((a) => a.res?.body.dump().catch(() => undefined));
+      }
+    };
     let firstErr: unknown;
     let lastErr: unknown;
-    for (const scheme of schemes) {
-      const url = new URL(`${scheme}://${apiHost(registry)}/v2/`);
-      let res: Response;
-      try {
-        // a failing https attempt that may fall back to http is not retried
-        res = await this.send({ method: "GET", url, ok: [200, 401], signal, retry: scheme === schemes[schemes.length - 1] });
-      } catch (err) {
+    for (let i = 0; i < schemes.length; i++) {
+      const scheme = schemes[i]!;
+      const { res, err } = await attempts[i]!;
+      if (!res) {
         // an https server answering the http fallback (Go: 400 "Client sent an HTTP request to an
         // HTTPS server") means https's failure (e.g. an unknown CA) is the real story
         if (firstErr && err instanceof RegistryError && err.status === 400) throw toTcraneError(firstErr);
         // a rejected certificate proves the server speaks TLS: http cannot work there, and servers
         // other than Go's (node:https) just close a plain-http connection, hiding the real story
-        if (scheme === "https" && isCertificateError(err)) throw toTcraneError(err);
+        if (scheme === "https" && isCertificateError(err)) {
+          dropRest(i + 1);
+          throw toTcraneError(err);
+        }
         firstErr ??= err;
         lastErr = err;
-        if (err instanceof TcraneError && err.code !== "NETWORK") throw err;
+        if (err instanceof TcraneError && err.code !== "NETWORK") {
+          dropRest(i + 1);
+          throw err;
+        }
         continue;
       }
+      dropRest(i + 1);
       if (res.status === 200) {
         await res.body.dump();
         return { scheme };
