@@ -1,5 +1,20 @@
 #!/usr/bin/env node
-import { main } from "../dist/cli/main.js";
+import { statSync } from "node:fs";
+import v8 from "node:v8";
+
+// Keep V8's young generation at its initial size: chunks of finished blobs (socket reads, file
+// reads) are then freed by frequent cheap scavenges instead of piling up between rare ones (peak
+// RSS of a 1 GiB copy 5–15 MiB lower, no slower). Set here, before anything else is loaded, and only
+// for the CLI: library users keep their own process settings.
+v8.setFlagsFromString("--semi-space-growth-factor=1");
+
+// Run the esbuild bundle (dist/bundle, built by `npm run build`: a faster start) unless it is missing
+// or older than dist/cli/main.js (tsc rebuilt the CLI since: the bundle is stale), else dist/cli.
+const cli = new URL("../dist/cli/main.js", import.meta.url);
+const bundle = new URL("../dist/bundle/main.js", import.meta.url);
+const b = statSync(bundle, { throwIfNoEntry: false });
+const c = b && statSync(cli, { throwIfNoEntry: false });
+const { main } = await import((b && (!c || b.mtimeMs >= c.mtimeMs) ? bundle : cli).href);
 // When the command is done, exit: work abandoned after a failure (other blobs, connections still
 // open) must not keep the process alive. stdout/stderr writes to pipes and files are synchronous here.
 main(process.argv.slice(2)).then((code) => process.exit(code));

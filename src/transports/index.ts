@@ -1,16 +1,14 @@
 /**
  * The transport registry: skopeo-style `transport:ref` names parsed in one place, and one explicit
  * map from transport name to its source and sink factories (no import-side-effect registration).
+ * The file transports are imported only when used: a registry-to-registry copy never evaluates
+ * their tar, gzip and stream modules (a shorter CLI start).
  */
 import { TcraneError } from "../errors.js";
 import { parseReference, type Reference } from "../reference/index.js";
 import type { RegistryClient } from "../registry/client.js";
 import { pushScopes } from "../registry/blob.js";
 import { RegistryTarget } from "./registry.js";
-import { openDockerArchiveSource } from "./docker-archive-source.js";
-import { createDockerArchiveSink } from "./docker-archive-sink.js";
-import { createOciLayoutSink, openOciLayoutSource } from "./oci-layout.js";
-import { createOciArchiveSink, openOciArchiveSource } from "./oci-archive.js";
 import { isCloser, isCommitter, type Lister, type Sink, type Source } from "./types.js";
 
 export * from "./types.js";
@@ -86,14 +84,17 @@ export async function openSource(place: Place, ctx: TransportContext): Promise<O
       return { source: new RegistryTarget(ctx.client, r), ref: r.digest ?? r.tag, place, close: async () => {} };
     }
     case "docker-archive": {
+      const { openDockerArchiveSource } = await import("./docker-archive-source.js");
       const s = await openDockerArchiveSource(place.path!);
       return { source: s, lister: s, ref: place.name, place, close: () => s.close() };
     }
     case "oci": {
+      const { openOciLayoutSource } = await import("./oci-layout.js");
       const s = await openOciLayoutSource(place.path!);
       return { source: s, lister: s, ref: place.name, place, close: () => s.close() };
     }
     case "oci-archive": {
+      const { openOciArchiveSource } = await import("./oci-archive.js");
       const s = await openOciArchiveSource(place.path!);
       return { source: s, lister: s, ref: place.name, place, close: () => s.close() };
     }
@@ -138,18 +139,24 @@ export async function openSink(place: Place, ctx: TransportContext, opts: SinkOp
       tag = r.digest ? undefined : r.tag;
       break;
     }
-    case "docker-archive":
+    case "docker-archive": {
+      const { createDockerArchiveSink } = await import("./docker-archive-sink.js");
       sink = await createDockerArchiveSink(place.path!, { format: opts.format, compress: compressionFor(place.path!, opts) });
       tag = place.name;
       break;
-    case "oci":
+    }
+    case "oci": {
+      const { createOciLayoutSink } = await import("./oci-layout.js");
       sink = await createOciLayoutSink(place.path!);
       tag = place.name;
       break;
-    case "oci-archive":
+    }
+    case "oci-archive": {
+      const { createOciArchiveSink } = await import("./oci-archive.js");
       sink = await createOciArchiveSink(place.path!, { compress: compressionFor(place.path!, opts), dockerManifest: opts.dockerManifest });
       tag = place.name;
       break;
+    }
   }
   return {
     sink,

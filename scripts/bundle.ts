@@ -1,0 +1,92 @@
+/**
+ * Bundles the built CLI (dist/cli/main.js) with esbuild into dist/bundle/ (entry dist/bundle/main.js),
+ * which bin/tcrane.js runs when it is not older than dist/cli/main.js. Node's ESM loader spends ~50 ms
+ * of a CLI start resolving and compiling ~150 module files; a bundle is a handful of files.
+ * Code splitting keeps the per-command dynamic imports of cli/commands/index.ts (and the lazily
+ * loaded transports) lazy: each becomes a chunk. Identifiers are not minified (readable `-v` stacks).
+ * Run after tsc: `node dist/scripts/bundle.js`.
+ */
+import { readFile, rm } from "node:fs/promises";
+import { fileURLToPath } from "node:url";
+import { build, type Plugin } from "esbuild";
+
+const ROOT = fileURLToPath(new URL("../../", import.meta.url));
+const ENTRY = `${ROOT}dist/cli/main.js`;
+/** Where the bundle goes (bin/tcrane.js looks for `main.js` in it). */
+export const BUNDLE_DIR = `${ROOT}dist/bundle`;
+
+/**
+ * esbuild's ESM output has no `require`; bundled CommonJS (undici, bcryptjs, …) calls it for Node's
+ * built-in modules. One `require` per chunk, made from the chunk's own URL.
+ */
+const REQUIRE_BANNER =
+  "import { createRequire as __tcraneCreateRequire } from 'node:module'; const require = __tcraneCreateRequire(import.meta.url);";
+
+/**
+ * yargs finds its locale files (translated messages, e.g. for LANG=de_DE) next to its platform shim,
+ * through the shim's import.meta.url; in a bundle that URL is the chunk's. This points the shim at
+ * the installed yargs package instead (and at the chunk if yargs cannot be resolved: English then).
+ */
+export const yargsLocales: Plugin = {
+  name: "tcrane-yargs-locales",
+  setup(b) {
+    b.onLoad({ filter: /[\\/]yargs[\\/]lib[\\/]platform-shims[\\/]esm\.mjs$/ }, async (args) => {
+      const text = await readFile(args.path, "utf8");
+      const from = "const __dirname = fileURLToPath(import.meta.url);";
+      if (!text.includes(from)) throw new Error(`${args.path}: yargs changed, update scripts/bundle.ts (yargsLocales)`);
+      const to =
+        "const __dirname = (() => { try { return join(dirname(createRequire(import.meta.url).resolve('yargs/package.json')), 'lib/platform-shims/esm.mjs'); } catch { return fileURLToPath(import.meta.url); } })();";
+      return { contents: text.replace(from, to), loader: "js" };
+    });
+  },
+};
+
+/** A stand-in that makes the real object on first use (its methods bound to it). */
+const LAZY_HELPER =
+  "const __tcraneLazy = (make) => { let v; return new Proxy({}, { get(_, k) { v ??= make(); const x = v[k]; return typeof x === 'function' ? x.bind(v) : x; } }); };\n";
+
+/**
+ * string-width, wrap-ansi and slice-ansi (yargs' help layout, log-update) build an Intl.Segmenter
+ * (ICU break-iterator data: ~10 ms) and string-width 8 an `\p{RGI_Emoji}` regex (~10 ms) when they are
+ * imported, although a command that prints no help and no progress never measures a string. In the
+ * bundle these are made on first use. Files whose text differs are left as they are (slower, same output).
+ */
+export const lazyUnicode: Plugin = {
+  name: "tcrane-lazy-unicode",
+  setup(b) {
+    b.onLoad({ filter: /[\\/]node_modules[\\/](string-width|wrap-ansi|slice-ansi)[\\/][^\\/]+\.js$/ }, async (args) => {
+      let text = await readFile(args.path, "utf8");
+      let changed = false;
+      text = text.replace(/^const (\w+) = (new Intl\.Segmenter\([^)]*\)|\/\^\\p\{RGI_Emoji\}\$\/v);$/gm, (_, name: string, init: string) => {
+        changed = true;
+        const make = init.startsWith("new") ? init : 'new RegExp("^\\\\p{RGI_Emoji}$", "v")';
+        return `const ${name} = __tcraneLazy(() => ${make});`;
+      });
+      return changed ? { contents: LAZY_HELPER + text, loader: "js" } : undefined;
+    });
+  },
+};
+
+/** Build dist/bundle/ from dist/cli/main.js (replacing what was there). */
+export async function bundle(): Promise<void> {
+  await rm(BUNDLE_DIR, { recursive: true, force: true });
+  await build({
+    entryPoints: { main: ENTRY },
+    outdir: BUNDLE_DIR,
+    bundle: true,
+    splitting: true,
+    format: "esm",
+    platform: "node",
+    target: "node20",
+    banner: { js: REQUIRE_BANNER },
+    // Node 20 has the RegExp `v` flag: keep such literals as written.
+    supported: { "regexp-set-notation": true },
+    plugins: [yargsLocales, lazyUnicode],
+    sourcemap: "linked",
+    logLevel: "warning",
+  });
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  await bundle();
+}
