@@ -11,7 +11,7 @@
 import { createReadStream, createWriteStream } from "node:fs";
 import { mkdir, rename, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
-import { Readable, Transform } from "node:stream";
+import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { TcraneError, toTcraneError } from "../errors.js";
 import { digestOf, isDigest, parseDigest } from "../image/digest.js";
@@ -317,14 +317,9 @@ export class OciLayoutSink extends OciLayoutReader implements Sink, Committer {
     const tmp = tempPathBeside(target);
     this.temps.add(tmp);
     let n = 0;
-    const count = new Transform({
-      transform(chunk: Buffer, _e, cb) {
-        n += chunk.length;
-        cb(null, chunk);
-      },
-    });
+    stream.on("data", (chunk: Buffer) => (n += chunk.length)); // counted as it goes by: no extra stream stage
     try {
-      await pipeline(stream, count, createWriteStream(tmp, { flags: "wx", highWaterMark: 1 << 20 }), { signal: opts?.signal });
+      await pipeline(stream, createWriteStream(tmp, { flags: "wx", highWaterMark: 1 << 20 }), { signal: opts?.signal });
       if (n !== desc.size) {
         throw new TcraneError("SIZE_MISMATCH", `size mismatch: expected ${desc.size} bytes, got ${n}`, { what: desc.digest });
       }

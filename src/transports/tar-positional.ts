@@ -5,7 +5,9 @@
  * order: see TarWriter). The file appears at `target` only at commit (temp + rename).
  */
 import { open, rename, rm, type FileHandle } from "node:fs/promises";
+import { createWriteStream } from "node:fs";
 import type { Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
 import { TcraneError, toTcraneError } from "../errors.js";
 import { tempPathBeside } from "./files.js";
 import { TarWriter, type TarWriterOptions } from "./tar-index.js";
@@ -106,14 +108,20 @@ export class PositionalTarWriter implements ArchiveWriter {
     const fh = await this.fh;
     if (this.failed) throw this.error();
     await fh.write(header, 0, BLOCK, at);
-    let pos = at + BLOCK;
     let n = 0;
-    const chunks: Iterable<Buffer> | AsyncIterable<Buffer> = Buffer.isBuffer(data) ? [data] : (data as AsyncIterable<Buffer>);
-    for await (const c of chunks) {
-      n += c.length;
-      if (n > size) throw new TcraneError("SIZE_MISMATCH", `member is longer than its declared ${size} bytes`, { what: name });
-      await fh.write(c, 0, c.length, pos);
-      pos += c.length;
+    if (Buffer.isBuffer(data)) {
+      n = data.length;
+      if (n === size) await fh.write(data, 0, n, at + BLOCK);
+    } else {
+      // A positional write stream on the shared descriptor: chunks that arrive while a write is in
+      // flight go out together in one pwritev (one write per chunk cost ~0.4 s per GiB here, and
+      // reading the stream with for-await concatenated its buffered chunks: another copy).
+      const out = createWriteStream("", { fd: fh.fd, start: at + BLOCK, autoClose: false, highWaterMark: 1 << 20 });
+      data.on("data", (c: Buffer) => {
+        n += c.length;
+        if (n > size) data.destroy(new TcraneError("SIZE_MISMATCH", `member is longer than its declared ${size} bytes`, { what: name }));
+      });
+      await pipeline(data, out);
     }
     if (n !== size) throw new TcraneError("SIZE_MISMATCH", `member has ${n} bytes, declared ${size}`, { what: name });
     // padding needs no write: the gap up to the next reservation reads as zeros
