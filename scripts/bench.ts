@@ -6,6 +6,7 @@
  * Knobs: BENCH_SCALE, BENCH_REPS, BENCH_ONLY, BENCH_TOOLS, BENCH_TCRANE_ARGS, BENCH_TCRANE, BENCH_OUT,
  * BENCH_WORK (bench/README.md).
  */
+import { spawnSync } from "node:child_process";
 import { mkdir, readdir, rm, stat, writeFile } from "node:fs/promises";
 import { loadavg } from "node:os";
 import { join } from "node:path";
@@ -130,6 +131,10 @@ async function runOne(s: Scenario, tool: Tool, rep: number): Promise<Sample> {
   if (dst.kind !== "registry") await rm(dst.path, { recursive: true, force: true });
   if (tool === "skopeo") for (const c of SKOPEO_CACHES) await rm(c, { force: true });
   const [cmd, args] = command(tool, placeArg(tool, s.src), placeArg(tool, dst));
+  // Every run starts with no dirty pages: without this, a run pays for the writeback of the GiB the
+  // previous run (the other tool's) wrote, as throttled writes (seen: the same tcrane copy to a
+  // docker-archive took 1.6 s after a sync and 2.6 s right after skopeo wrote 1 GiB).
+  spawnSync("sync");
   const m = await measure(cmd, args);
   if (m.code !== 0) throw new Error(`${s.id}: ${tool} exited ${m.code}: ${cmd} ${args.join(" ")}\n${m.stderr.slice(-2000)}`);
   const extra = await checkAndClean(dst);

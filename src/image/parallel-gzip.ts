@@ -49,27 +49,60 @@ export function levelFor(window: Buffer): 0 | 1 {
 
 /** Raw deflate stored blocks (non-final) holding `data`. */
 export function storedBlocks(data: Buffer): Buffer {
-  return Buffer.concat(storedPieces(data));
+  return storedFromSlices([data], data.length);
 }
 
-/** The same as pieces: 5-byte block headers and views of `data` (no copy of the data). */
-function storedPieces(data: Buffer): Buffer[] {
-  const parts: Buffer[] = [];
-  for (let i = 0; i < data.length; i += 65535) {
-    const piece = data.subarray(i, i + 65535);
-    const h = Buffer.alloc(5);
-    h[0] = 0; // BFINAL=0, BTYPE=00
-    h.writeUInt16LE(piece.length, 1);
-    h.writeUInt16LE(~piece.length & 0xffff, 3);
-    parts.push(h, piece);
+/** The same from a window given as slices, copied once into one output buffer (one chunk downstream). */
+function storedFromSlices(slices: Buffer[], total: number): Buffer {
+  const blocks = Math.ceil(total / 65535);
+  const out = Buffer.allocUnsafe(total + blocks * 5);
+  let o = 0;
+  let si = 0;
+  let so = 0;
+  for (let left = total; left > 0; ) {
+    const n = Math.min(65535, left);
+    out[o] = 0; // BFINAL=0, BTYPE=00
+    out.writeUInt16LE(n, o + 1);
+    out.writeUInt16LE(~n & 0xffff, o + 3);
+    o += 5;
+    for (let need = n; need > 0; ) {
+      const s = slices[si]!;
+      const take = Math.min(need, s.length - so);
+      s.copy(out, o, so, so + take);
+      o += take;
+      so += take;
+      need -= take;
+      if (so === s.length) {
+        si++;
+        so = 0;
+      }
+    }
+    left -= n;
   }
-  return parts;
+  return out;
 }
 
-/** Compress one window (independent of the others). */
-function compressWindow(w: Buffer): Promise<Buffer[]> {
-  if (levelFor(w) === 0) return Promise.resolve(storedPieces(w));
-  return deflateRaw(w, { level: 1, finishFlush: zlib.constants.Z_FULL_FLUSH, chunkSize: WINDOW + (WINDOW >> 4) }).then((b) => [b]);
+/** The first `n` bytes of a window given as slices (a view when the first slice holds them). */
+function head(slices: Buffer[], n: number): Buffer {
+  if (slices[0]!.length >= n) return slices[0]!.subarray(0, n);
+  const parts: Buffer[] = [];
+  let have = 0;
+  for (const s of slices) {
+    if (have >= n) break;
+    parts.push(s.subarray(0, n - have));
+    have += Math.min(s.length, n - have);
+  }
+  return Buffer.concat(parts, have);
+}
+
+/**
+ * Compress one window (independent of the others), given as the input's own slices: a stored window
+ * is copied once, straight into its output; only a window worth compressing is made contiguous for zlib.
+ */
+function compressWindow(slices: Buffer[], total: number): Promise<Buffer> {
+  if (levelFor(head(slices, Math.min(PROBE, total))) === 0) return Promise.resolve(storedFromSlices(slices, total));
+  const w = slices.length === 1 ? slices[0]! : Buffer.concat(slices, total);
+  return deflateRaw(w, { level: 1, finishFlush: zlib.constants.Z_FULL_FLUSH, chunkSize: WINDOW + (WINDOW >> 4) });
 }
 
 /** A gzip Transform compressing 1 MiB windows in parallel (see the file comment). */
@@ -80,7 +113,7 @@ export class ParallelGzip extends Transform {
   private size = 0;
   private started = false;
   /** Windows being compressed, in input order. */
-  private readonly queue: Array<Promise<Buffer[]>> = [];
+  private readonly queue: Array<Promise<Buffer>> = [];
 
   constructor() {
     super({ highWaterMark: 1 << 20 });
@@ -92,16 +125,32 @@ export class ParallelGzip extends Transform {
     this.pending.push(chunk);
     this.pendingBytes += chunk.length;
     if (this.pendingBytes < WINDOW) return cb();
-    const all = Buffer.concat(this.pending, this.pendingBytes);
-    const whole = all.length - (all.length % WINDOW);
-    this.pending = whole < all.length ? [all.subarray(whole)] : [];
-    this.pendingBytes = all.length - whole;
-    for (let off = 0; off < whole; off += WINDOW) this.queue.push(compressWindow(all.subarray(off, off + WINDOW)));
+    while (this.pendingBytes >= WINDOW) this.queue.push(compressWindow(this.takeWindow(), WINDOW));
     this.drain(IN_FLIGHT).then(() => cb(), cb);
   }
 
+  /** Cut exactly WINDOW bytes off the pending slices (views, no copy). */
+  private takeWindow(): Buffer[] {
+    const w: Buffer[] = [];
+    let need = WINDOW;
+    while (need > 0) {
+      const s = this.pending[0]!;
+      if (s.length <= need) {
+        w.push(s);
+        this.pending.shift();
+        need -= s.length;
+      } else {
+        w.push(s.subarray(0, need));
+        this.pending[0] = s.subarray(need);
+        need = 0;
+      }
+    }
+    this.pendingBytes -= WINDOW;
+    return w;
+  }
+
   override _flush(cb: TransformCallback): void {
-    if (this.pendingBytes > 0) this.queue.push(compressWindow(Buffer.concat(this.pending, this.pendingBytes)));
+    if (this.pendingBytes > 0) this.queue.push(compressWindow(this.pending, this.pendingBytes));
     this.pending = [];
     this.drain(0).then(() => {
       if (!this.started) this.push(HEADER);
@@ -121,7 +170,7 @@ export class ParallelGzip extends Transform {
         this.started = true;
         this.push(HEADER);
       }
-      for (const b of out) this.push(b);
+      this.push(out);
     }
   }
 }
