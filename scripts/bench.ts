@@ -25,6 +25,8 @@ const SCALE = Number(process.env.BENCH_SCALE ?? "1");
 const REPS = Math.max(1, Number(process.env.BENCH_REPS ?? "3"));
 const ONLY = process.env.BENCH_ONLY ? new Set(process.env.BENCH_ONLY.split(",").map((s) => s.trim())) : undefined;
 const TOOLS = (process.env.BENCH_TOOLS ?? "tcrane,skopeo").split(",").map((s) => s.trim()) as Tool[];
+/** Pause after the sync before each timed run (ms): the kernel's own follow-up work (freeing the previous run's deleted output) settles. */
+const SETTLE_MS = Number(process.env.BENCH_SETTLE_MS ?? "2000");
 const TCRANE_ARGS = (process.env.BENCH_TCRANE_ARGS ?? "").split(/\s+/).filter(Boolean);
 const WORK = process.env.BENCH_WORK ?? join(ROOT, "bench", "work", `scale-${SCALE}`);
 const OUT = process.env.BENCH_OUT ?? join(ROOT, "bench", "results", SCALE === 1 && !ONLY ? "latest" : `scale-${SCALE}${ONLY ? "-partial" : ""}`);
@@ -135,6 +137,7 @@ async function runOne(s: Scenario, tool: Tool, rep: number): Promise<Sample> {
   // previous run (the other tool's) wrote, as throttled writes (seen: the same tcrane copy to a
   // docker-archive took 1.6 s after a sync and 2.6 s right after skopeo wrote 1 GiB).
   spawnSync("sync");
+  await new Promise((r) => setTimeout(r, SETTLE_MS));
   const m = await measure(cmd, args);
   if (m.code !== 0) throw new Error(`${s.id}: ${tool} exited ${m.code}: ${cmd} ${args.join(" ")}\n${m.stderr.slice(-2000)}`);
   const extra = await checkAndClean(dst);

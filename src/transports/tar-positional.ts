@@ -100,7 +100,7 @@ export class PositionalTarWriter implements ArchiveWriter {
       await this.writeEntry(at, header, name, size, data);
     } catch (e) {
       if (!Buffer.isBuffer(data)) data.destroy();
-      throw e;
+      throw this.named(e);
     }
   }
 
@@ -155,9 +155,14 @@ export class PositionalTarWriter implements ArchiveWriter {
   }
 
   private error(): TcraneError {
-    const t = toTcraneError(this.failed);
+    return this.named(this.failed);
+  }
+
+  /** An error about the temp file is reported as being about the target (what the user named). */
+  private named(e: unknown): TcraneError {
+    const t = toTcraneError(e);
     if (t.what && t.what !== this.tmp) return t;
-    return new TcraneError(t.code, t.message, { what: this.target, cause: this.failed });
+    return new TcraneError(t.code, t.message, { what: this.target, cause: e });
   }
 }
 

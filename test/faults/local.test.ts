@@ -78,13 +78,15 @@ async function tmpfs(size: string, readOnly: boolean): Promise<string> {
 }
 
 test("a missing destination directory: exit 3 naming the path, nothing created", async () => {
-  for (const [label, mk] of [
-    ["save -o <missing>/bundle.tar", (d: string) => ["save", `${reg.host}/src/app:1`, "-o", join(d, "missing", "bundle.tar")]],
-    ["copy to oci-archive:<missing>/a.tar", (d: string) => ["copy", `${reg.host}/src/app:1`, `oci-archive:${join(d, "missing", "a.tar")}`]],
+  for (const [label, file, mk] of [
+    ["save -o <missing>/bundle.tar", "bundle.tar", (t: string) => ["save", `${reg.host}/src/app:1`, "-o", t]],
+    ["copy to oci-archive:<missing>/a.tar", "a.tar", (t: string) => ["copy", `${reg.host}/src/app:1`, `oci-archive:${t}`]],
+    ["copy to docker-archive:<missing>/d.tar", "d.tar", (t: string) => ["copy", `${reg.host}/src/app:1`, `docker-archive:${t}`]],
   ] as const) {
-    await table.case(label, "exit 3 naming the path; <missing> not created", async () => {
+    await table.case(label, "exit 3 naming the path given (not a temp name); <missing> not created", async () => {
       const d = caseDir();
-      const o = failsWith(await cli(env, mk(d)), 3, /missing\//);
+      const target = join(d, "missing", file);
+      const o = failsWith(await cli(env, mk(target)), 3, new RegExp(`^tcrane: ${target.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}: no such file or directory$`));
       await assertOnly(d, []);
       await assertTmpClean(env);
       return o;
