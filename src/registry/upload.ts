@@ -6,7 +6,7 @@
  * `PUT <location>&digest=`. Relative and absolute Locations are resolved with their query kept.
  * On failure the session is DELETEd and, when the body can be re-opened, the upload restarts.
  */
-import { Transform, type Readable } from "node:stream";
+import type { Readable } from "node:stream";
 import { RegistryError, TcraneError, toTcraneError } from "../errors.js";
 import { finished } from "node:stream/promises";
 import { parseDigest, VerifyingStream } from "../image/digest.js";
@@ -90,20 +90,14 @@ async function openSession(t: Transport, repo: Repo, signal?: AbortSignal): Prom
   return session(res, url);
 }
 
-function counter(onProgress?: (n: number) => void): Transform {
-  let n = 0;
-  return new Transform({
-    transform(chunk: Buffer, _e, cb) {
-      n += chunk.length;
-      onProgress?.(n);
-      cb(null, chunk);
-    },
-  });
-}
-
 async function streamed(t: Transport, repo: Repo, s: Session, src: Readable, size: number | undefined, o: UploadOptions): Promise<URL> {
-  const body = src.pipe(counter(o.onProgress));
-  src.on("error", (e) => body.destroy(e));
+  // The content goes to undici as it is (no pass-through stage); progress is counted on the side.
+  if (o.onProgress) {
+    let n = 0;
+    const report = o.onProgress;
+    src.on("data", (c: Buffer) => report((n += c.length)));
+  }
+  const body = src;
   // An unknown size (content hashed while it is produced) goes with chunked transfer encoding.
   const headers: Record<string, string> = { "content-type": "application/octet-stream" };
   if (size !== undefined) headers["content-length"] = String(size);
