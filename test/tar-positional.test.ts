@@ -2,7 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
-import { readdir } from "node:fs/promises";
+import { open, readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import { PositionalTarWriter, ustarHeader } from "../src/transports/tar-positional.js";
@@ -53,6 +53,29 @@ test("positional tar: a short member fails, abort leaves nothing; long names use
     const h = ustarHeader(long, 5);
     assert.equal(h.subarray(345, 345 + 120).toString(), "d".repeat(120));
     assert.throws(() => ustarHeader("x".repeat(300), 1), /too long/);
+  } finally {
+    await cleanup();
+  }
+});
+
+test("positional tar: a member of 8 GiB or more gets a GNU base-256 size that GNU tar and our index read", async () => {
+  const { dir, cleanup } = await tempDir();
+  try {
+    const size = 10 * 1024 ** 3 + 123; // 10 GiB: more than the 11 octal digits of ustar hold
+    const h = ustarHeader("blobs/sha256/big", size);
+    assert.equal(h[124], 0x80, "base-256 marker");
+    assert.equal(ustarHeader("small", 0o77777777777)[124], "7".charCodeAt(0), "the largest octal size stays octal");
+    // a sparse archive: the header, a hole for the data, the two end blocks
+    const path = join(dir, "big.tar");
+    const fh = await open(path, "w");
+    await fh.write(h, 0, 512, 0);
+    await fh.truncate(512 + Math.ceil(size / 512) * 512 + 1024);
+    await fh.close();
+    const listing = await run("tar", ["-tvf", path]);
+    assert.equal(listing.code, 0, listing.stderr);
+    assert.match(listing.stdout, new RegExp(`\\s${size}\\s.*blobs/sha256/big`));
+    const idx = await TarIndex.build(path, path);
+    assert.equal(idx.get("blobs/sha256/big")?.size, size);
   } finally {
     await cleanup();
   }

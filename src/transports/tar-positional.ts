@@ -29,12 +29,15 @@ export function ustarHeader(name: string, size: number, mode = 0o644, mtime = 0)
     prefix = name.slice(0, i);
     base = name.slice(i + 1);
   }
-  if (size > 0o77777777777) throw new TcraneError("FAILED", "member larger than 8 GiB needs a pax header", { what: name });
   h.write(base, 0, 100, "utf8");
   h.write(octal(mode, 8), 100, "ascii");
   h.write(octal(0, 8), 108, "ascii");
   h.write(octal(0, 8), 116, "ascii");
-  h.write(octal(size, 12), 124, "ascii");
+  if (size > 0o77777777777) {
+    // 8 GiB and more: GNU base-256 (as GNU tar, tar-stream and Go's archive/tar write and read it)
+    h[124] = 0x80;
+    for (let i = 135, v = size; i > 124; i--, v = Math.floor(v / 256)) h[i] = v % 256;
+  } else h.write(octal(size, 12), 124, "ascii");
   h.write(octal(mtime, 12), 136, "ascii");
   h.write("        ", 148, "ascii");
   h.write("0", 156, "ascii");
