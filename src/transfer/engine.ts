@@ -168,14 +168,8 @@ export async function copyDescriptor(source: Source, root: Descriptor, sink: Sin
       return limit(async () => {
         signal?.throwIfAborted();
         emit({ type: "blob-start", digest: desc.digest, size: desc.size, mediaType: desc.mediaType });
-        let last = 0;
-        const onBytes = (seen: number) => {
-          if (seen - last >= 1 << 20 || seen === desc.size) {
-            last = seen;
-            emit({ type: "blob-progress", digest: desc.digest, bytes: seen, size: desc.size });
-          }
-        };
-        const { digest, size } = await sink.pushStream(toCompressed(desc.mediaType), () => gzipLayerStream(source, desc, { signal, onBytes }), { signal });
+        const open = () => gzipLayerStream(source, desc, { signal, onBytes: progress(desc) });
+        const { digest, size } = await sink.pushStream(toCompressed(desc.mediaType), open, { signal });
         const out: Descriptor = { ...desc, mediaType: toCompressed(desc.mediaType), digest, size };
         delete out.data;
         emit({ type: "blob-compressed", from: desc.digest, digest, size });
@@ -214,6 +208,17 @@ export async function copyDescriptor(source: Source, root: Descriptor, sink: Sin
     });
   };
 
+  /** A byte counter that emits blob-progress at most once per MiB (and at the end). */
+  const progress = (desc: Descriptor) => {
+    let last = 0;
+    return (seen: number) => {
+      if (seen - last >= 1 << 20 || seen === desc.size) {
+        last = seen;
+        emit({ type: "blob-progress", digest: desc.digest, bytes: seen, size: desc.size });
+      }
+    };
+  };
+
   const mount = async (from: Source, desc: Descriptor): Promise<boolean> => {
     signal?.throwIfAborted();
     if (!isMounter(sink) || !(await sink.mount(desc, from, { signal }))) return false;
@@ -233,13 +238,7 @@ export async function copyDescriptor(source: Source, root: Descriptor, sink: Sin
     emit({ type: "blob-start", digest: desc.digest, size: desc.size, mediaType: desc.mediaType });
     const open = async () => {
       const raw = await from.fetch(desc, { signal, verify: false });
-      let last = 0;
-      const v = verifier(desc, `${from.description}@${desc.digest}`, (seen) => {
-        if (seen - last >= 1 << 20 || seen === desc.size) {
-          last = seen;
-          emit({ type: "blob-progress", digest: desc.digest, bytes: seen, size: desc.size });
-        }
-      });
+      const v = verifier(desc, `${from.description}@${desc.digest}`, progress(desc));
       raw.on("error", (e) => v.destroy(e));
       v.on("close", () => raw.destroy()); // a consumer that stops early frees the source (its response) too
       // A sink may start reading later (a registry POSTs first) or never: readers get the error
