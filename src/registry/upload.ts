@@ -97,7 +97,6 @@ async function streamed(t: Transport, repo: Repo, s: Session, src: Readable, siz
     const report = o.onProgress;
     src.on("data", (c: Buffer) => report((n += c.length)));
   }
-  const body = src;
   // An unknown size (content hashed while it is produced) goes with chunked transfer encoding.
   const headers: Record<string, string> = { "content-type": "application/octet-stream" };
   if (size !== undefined) headers["content-length"] = String(size);
@@ -107,7 +106,7 @@ async function streamed(t: Transport, repo: Repo, s: Session, src: Readable, siz
     registry: repo.registry,
     scopes: pushScopes(repo),
     headers,
-    body,
+    body: src,
     ok: [202, 204, 201],
     retry: false,
     signal: o.signal,
