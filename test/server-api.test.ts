@@ -369,3 +369,14 @@ test("unknown endpoints and methods answer OCI errors", async () => {
   assert.equal(errCode(u), "BLOB_UPLOAD_UNKNOWN");
 });
 }
+
+test("memory store: concurrent first uploads share one temp dir, and close removes it", async () => {
+  const { MemoryStore } = await import("../src/server/memory-store.js");
+  const { existsSync } = await import("node:fs");
+  const store = new MemoryStore();
+  const dirs = await Promise.all([store.uploadDir(), store.uploadDir(), store.uploadDir(), store.uploadDir()]);
+  assert.equal(new Set(dirs).size, 1, `one directory, not ${new Set(dirs).size}`);
+  assert.ok(existsSync(dirs[0]!));
+  await store.close();
+  assert.equal(existsSync(dirs[0]!), false, "removed on close");
+});

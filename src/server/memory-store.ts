@@ -22,10 +22,11 @@ export class MemoryStore implements RegistryStore {
   readonly readOnly = false;
   private readonly blobs = new Map<string, Buffer>();
   private readonly repos = new Map<string, Repo>();
-  private tmp: string | undefined;
+  /** The upload temp dir, made once: a promise, so concurrent first uploads share one directory. */
+  private tmp: Promise<string> | undefined;
 
-  async uploadDir(): Promise<string> {
-    this.tmp ??= await mkdtemp(join(tmpdir(), "tcrane-registry-"));
+  uploadDir(): Promise<string> {
+    this.tmp ??= mkdtemp(join(tmpdir(), "tcrane-registry-"));
     return this.tmp;
   }
 
@@ -119,7 +120,9 @@ export class MemoryStore implements RegistryStore {
   }
 
   async close(): Promise<void> {
-    if (this.tmp) await rm(this.tmp, { recursive: true, force: true });
+    const tmp = this.tmp;
     this.tmp = undefined;
+    const dir = await tmp?.catch(() => undefined);
+    if (dir) await rm(dir, { recursive: true, force: true });
   }
 }
