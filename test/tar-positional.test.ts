@@ -80,3 +80,23 @@ test("positional tar: a member of 8 GiB or more gets a GNU base-256 size that GN
     await cleanup();
   }
 });
+
+test("positional tar: an entry whose source fails does not close the archive under the others", async () => {
+  const { dir, cleanup } = await tempDir();
+  try {
+    const target = join(dir, "out.tar");
+    const w = new PositionalTarWriter(target);
+    const good = randomBytes(2 << 20);
+    const failing = new Readable({ read() {} });
+    failing.push(randomBytes(100_000));
+    setTimeout(() => failing.destroy(new Error("source broke")), 20);
+    const bad = w.add("bad", 1 << 20, failing);
+    const ok = w.add("good", good.length, slowStream(good, 40));
+    await assert.rejects(bad, /source broke/);
+    await ok; // its writes must not hit a closed (or reused) descriptor
+    await assert.rejects(w.commit(), /source broke/);
+    assert.deepEqual(await readdir(dir), [], "nothing left after the failed archive");
+  } finally {
+    await cleanup();
+  }
+});

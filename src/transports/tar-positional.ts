@@ -5,7 +5,8 @@
  * order: see TarWriter). The file appears at `target` only at commit (temp + rename).
  */
 import { open, rename, rm, type FileHandle } from "node:fs/promises";
-import { createWriteStream } from "node:fs";
+import fs, { createWriteStream } from "node:fs";
+import { once } from "node:events";
 import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { TcraneError, toTcraneError } from "../errors.js";
@@ -17,6 +18,9 @@ const BLOCK = 512;
 function octal(value: number, width: number): string {
   return value.toString(8).padStart(width - 1, "0") + "\0";
 }
+
+/** fs functions for write streams on the archive's shared descriptor: everything but close. */
+const SHARED_FD_FS = { open: fs.open, write: fs.write, writev: fs.writev, close: (_fd: number, cb: (err: NodeJS.ErrnoException | null) => void) => cb(null) };
 
 /** A ustar header for a regular file (names up to 100 bytes, or 255 split at a '/'). */
 export function ustarHeader(name: string, size: number, mode = 0o644, mtime = 0): Buffer {
@@ -119,12 +123,22 @@ export class PositionalTarWriter implements ArchiveWriter {
       // A positional write stream on the shared descriptor: chunks that arrive while a write is in
       // flight go out together in one pwritev (one write per chunk cost ~0.4 s per GiB here, and
       // reading the stream with for-await concatenated its buffered chunks: another copy).
-      const out = createWriteStream("", { fd: fh.fd, start: at + BLOCK, autoClose: false, highWaterMark: 1 << 20 });
+      // The descriptor belongs to the archive: a stream destroyed on error closes its fd even with
+      // autoClose false (node's fs streams), which would close it under every other entry (and a
+      // later open could reuse the number: seen as SIGABRT after SIGINT). Its `close` is a no-op.
+      const out = createWriteStream("", { fd: fh.fd, start: at + BLOCK, autoClose: false, highWaterMark: 1 << 20, fs: SHARED_FD_FS });
       data.on("data", (c: Buffer) => {
         n += c.length;
         if (n > size) data.destroy(new TcraneError("SIZE_MISMATCH", `member is longer than its declared ${size} bytes`, { what: name }));
       });
-      await pipeline(data, out);
+      try {
+        await pipeline(data, out);
+      } catch (e) {
+        // a write may still be in flight on the shared descriptor: wait for it before the caller
+        // can close the file (a later open could get the same descriptor number)
+        if (!out.closed) await once(out, "close").catch(() => undefined);
+        throw e;
+      }
     }
     if (n !== size) throw new TcraneError("SIZE_MISMATCH", `member has ${n} bytes, declared ${size}`, { what: name });
     // padding needs no write: the gap up to the next reservation reads as zeros
