@@ -45,11 +45,8 @@ export async function compressLayer(source: Source, desc: Descriptor, opts: { si
   const dir = await mkdtemp(join(opts.tmpDir ?? tmpdir(), "tcrane-gz-"));
   const file = join(dir, "layer.tar.gz");
   try {
-    const input = await source.fetch(desc, { signal: opts.signal });
     const out = new VerifyingStream({ what: `${desc.digest} (compressed)` });
-    await pipeline(input, verifier(desc, `${source.description}@${desc.digest}`), new ParallelGzip(), out, createWriteStream(file), {
-      signal: opts.signal,
-    });
+    await pipeline(await gzipLayerStream(source, desc, { signal: opts.signal }), out, createWriteStream(file), { signal: opts.signal });
     const size = (await stat(file)).size;
     const descriptor: Descriptor = { ...desc, mediaType: toCompressed(desc.mediaType), digest: out.digest!, size };
     delete descriptor.data;

@@ -36,6 +36,13 @@ export function tempPathBeside(target: string): string {
   return join(dirname(target), `.${basename(target)}.tmp-${process.pid}-${randomBytes(4).toString("hex")}`);
 }
 
+/** An error about a temp file, reported as being about the target it stands for (what the user named). */
+export function namedForTarget(e: unknown, tmp: string | undefined, target: string): TcraneError {
+  const t = toTcraneError(e);
+  if (t.what && t.what !== tmp) return t;
+  return new TcraneError(t.code, t.message, { what: target, cause: e });
+}
+
 /** Write `data` to `target` atomically: temp file beside it, then rename. */
 export async function atomicWriteFile(target: string, data: string | Uint8Array): Promise<void> {
   const tmp = tempPathBeside(target);

@@ -17,7 +17,7 @@ import { pipeline } from "node:stream/promises";
 import tar from "tar-stream";
 import { gzipStream } from "../image/compression.js";
 import { TcraneError, toTcraneError } from "../errors.js";
-import { emptyStream, parseJson, tempPathBeside } from "./files.js";
+import { emptyStream, namedForTarget, parseJson, tempPathBeside } from "./files.js";
 
 /** Kind of a tar member. */
 export type TarEntryType = "file" | "directory" | "symlink" | "hardlink" | "other";
@@ -366,9 +366,7 @@ export class TarWriter {
 
   /** The first failure as a TcraneError naming the target (not the temp file). */
   private error(): TcraneError {
-    const t = toTcraneError(this.failed);
-    if (t.what && t.what !== this.tmp) return t;
-    return new TcraneError(t.code, t.message, { what: this.target, cause: this.failed });
+    return namedForTarget(this.failed, this.tmp, this.target);
   }
 
   /** Throw the partial file away. */

@@ -9,8 +9,8 @@ import fs, { createWriteStream } from "node:fs";
 import { once } from "node:events";
 import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import { TcraneError, toTcraneError } from "../errors.js";
-import { tempPathBeside } from "./files.js";
+import { TcraneError } from "../errors.js";
+import { namedForTarget, tempPathBeside } from "./files.js";
 import { TarWriter, type TarWriterOptions } from "./tar-index.js";
 
 const BLOCK = 512;
@@ -107,7 +107,7 @@ export class PositionalTarWriter implements ArchiveWriter {
       await this.writeEntry(at, header, name, size, data);
     } catch (e) {
       if (!Buffer.isBuffer(data)) data.destroy();
-      throw this.named(e);
+      throw namedForTarget(e, this.tmp, this.target);
     }
   }
 
@@ -172,14 +172,7 @@ export class PositionalTarWriter implements ArchiveWriter {
   }
 
   private error(): TcraneError {
-    return this.named(this.failed);
-  }
-
-  /** An error about the temp file is reported as being about the target (what the user named). */
-  private named(e: unknown): TcraneError {
-    const t = toTcraneError(e);
-    if (t.what && t.what !== this.tmp) return t;
-    return new TcraneError(t.code, t.message, { what: this.target, cause: e });
+    return namedForTarget(this.failed, this.tmp, this.target);
   }
 }
 
