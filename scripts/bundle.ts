@@ -67,6 +67,22 @@ export const lazyUnicode: Plugin = {
   },
 };
 
+/**
+ * undici's HTTP/2 client loads node:http2 (and with it the fetch body code) when undici is loaded:
+ * ~5 ms of every CLI start. tcrane never sets `allowH2`, so no connection negotiates h2 and this
+ * module is never called; in the bundle it is a stub that says so if that ever changes.
+ */
+export const noHttp2: Plugin = {
+  name: "tcrane-no-http2",
+  setup(b) {
+    b.onLoad({ filter: /[\\/]undici[\\/]lib[\\/]dispatcher[\\/]client-h2\.js$/ }, () => ({
+      contents:
+        "'use strict'\nmodule.exports = function connectH2 () { throw new Error('HTTP/2 is not built into the tcrane bundle (allowH2 is never set)') }\n",
+      loader: "js",
+    }));
+  },
+};
+
 /** Build dist/bundle/ from dist/cli/main.js (replacing what was there). */
 export async function bundle(): Promise<void> {
   await rm(BUNDLE_DIR, { recursive: true, force: true });
@@ -81,7 +97,7 @@ export async function bundle(): Promise<void> {
     banner: { js: REQUIRE_BANNER },
     // Node 20 has the RegExp `v` flag: keep such literals as written.
     supported: { "regexp-set-notation": true },
-    plugins: [yargsLocales, lazyUnicode],
+    plugins: [yargsLocales, lazyUnicode, noHttp2],
     sourcemap: "linked",
     logLevel: "warning",
   });

@@ -183,3 +183,17 @@ test("the lazily made Intl.Segmenter and emoji regex measure and cut strings as 
   assert.equal(bundled.stdout, plain.stdout);
   assert.ok((JSON.parse(plain.stdout) as [number])[0] > 10);
 });
+
+test("a registry command loads neither node:http2 nor zlib nor child_process (bundle start-up)", async () => {
+  // Node's built-ins load in ~2–5 ms each: the bundle stubs undici's HTTP/2 client (never enabled)
+  // and src/builtins.ts loads zlib and child_process on first use.
+  const report = join(tmp.dir, "modules.mjs");
+  writeFileSync(report, `process.on("exit", () => process._rawDebug("MODULES " + process.moduleLoadList.join(",")));\n`);
+  const r = await run(process.execPath, ["--import", report, join(ROOT, "bin/tcrane.js"), "digest", "127.0.0.1:1/tcrane/none:x"]);
+  assert.notEqual(r.code, 0, "nothing listens on port 1");
+  const line = r.stderr.split("\n").find((l) => l.startsWith("MODULES "));
+  assert.ok(line, r.stderr);
+  const mods = line.slice(8).split(",");
+  assert.ok(mods.includes("NativeModule net"), "the registry client ran");
+  for (const m of ["http2", "zlib", "child_process"]) assert.ok(!mods.includes(`NativeModule ${m}`), `${m} was loaded`);
+});

@@ -4,7 +4,7 @@
  * `credentials not found in native keychain` has no credentials (not an error). Secrets never appear in
  * an error message.
  */
-import { spawn } from "node:child_process";
+import { childProcess } from "../builtins.js";
 import { TcraneError } from "../errors.js";
 import { redactText, registerSecret } from "../redact.js";
 import type { Credential } from "./types.js";
@@ -26,7 +26,7 @@ function exec(name: string, verb: string, input: string, env: Env): Promise<Help
   return new Promise((resolve, reject) => {
     let p;
     try {
-      p = spawn(bin, [verb], { env: env as NodeJS.ProcessEnv, stdio: ["pipe", "pipe", "pipe"] });
+      p = childProcess().spawn(bin, [verb], { env: env as NodeJS.ProcessEnv, stdio: ["pipe", "pipe", "pipe"] });
     } catch (e) {
       reject(e);
       return;

@@ -4,7 +4,7 @@
  * the gzip compressor tcrane writes with (level 1, as ggcr). Corrupt input ⇒ CORRUPT_ARCHIVE.
  */
 import { PassThrough, Readable, Transform, pipeline, type TransformCallback } from "node:stream";
-import * as zlib from "node:zlib";
+import { zlib } from "../builtins.js";
 import { ParallelGzip } from "./parallel-gzip.js";
 import { Decompress } from "fzstd";
 import { TcraneError } from "../errors.js";
@@ -98,7 +98,7 @@ class ZstdDecompress extends Transform {
 
 /** A streaming gunzip whose errors (bad header, bad CRC, truncation) become CORRUPT_ARCHIVE. */
 function gunzip(): Transform {
-  const g = zlib.createGunzip({ chunkSize: CHUNK });
+  const g = zlib().createGunzip({ chunkSize: CHUNK });
   const destroy = g._destroy.bind(g);
   g._destroy = (err: Error | null, cb: (error: Error | null) => void) => {
     destroy(err, (e?: Error | null) => cb(e ? corrupt("gzip", e) : null));
@@ -122,7 +122,7 @@ export function decompressor(c: Compression): Transform {
 export function gzipStream(level = 1): Transform {
   // level 1 (the default, as ggcr): parallel windows, stored where data does not compress
   if (level === 1) return new ParallelGzip();
-  return zlib.createGzip({ level, chunkSize: CHUNK });
+  return zlib().createGzip({ level, chunkSize: CHUNK });
 }
 
 /** Sniff `stream` and return it decompressed, with the compression that was found. */

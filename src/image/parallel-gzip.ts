@@ -10,7 +10,8 @@
  */
 import { Transform, type TransformCallback } from "node:stream";
 import { promisify } from "node:util";
-import zlib from "node:zlib";
+import type { ZlibOptions } from "node:zlib";
+import { zlib } from "../builtins.js";
 import { availableParallelism } from "node:os";
 
 const WINDOW = 1 << 20;
@@ -19,7 +20,9 @@ const PROBE = 16 * 1024;
 const STORE_ENTROPY = 7.95;
 /** Windows in flight per stream: one per core (at least 2), so one layer can use every core. */
 const IN_FLIGHT = Math.max(2, Math.min(8, availableParallelism()));
-const deflateRaw = promisify(zlib.deflateRaw) as (b: Buffer, o: zlib.ZlibOptions) => Promise<Buffer>;
+type DeflateRaw = (b: Buffer, o: ZlibOptions) => Promise<Buffer>;
+let deflateRawP: DeflateRaw | undefined;
+const deflateRaw: DeflateRaw = (b, o) => (deflateRawP ??= promisify(zlib().deflateRaw) as DeflateRaw)(b, o);
 
 /** gzip header: no name, mtime 0, XFL 4 (fastest), OS unix. */
 const HEADER = Buffer.from([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 4, 3]);
@@ -102,7 +105,7 @@ function head(slices: Buffer[], n: number): Buffer {
 function compressWindow(slices: Buffer[], total: number): Promise<Buffer> {
   if (levelFor(head(slices, Math.min(PROBE, total))) === 0) return Promise.resolve(storedFromSlices(slices, total));
   const w = slices.length === 1 ? slices[0]! : Buffer.concat(slices, total);
-  return deflateRaw(w, { level: 1, finishFlush: zlib.constants.Z_FULL_FLUSH, chunkSize: WINDOW + (WINDOW >> 4) });
+  return deflateRaw(w, { level: 1, finishFlush: zlib().constants.Z_FULL_FLUSH, chunkSize: WINDOW + (WINDOW >> 4) });
 }
 
 /** A gzip Transform compressing 1 MiB windows in parallel (see the file comment). */
@@ -120,7 +123,7 @@ export class ParallelGzip extends Transform {
   }
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
-    this.crc = zlib.crc32(chunk, this.crc);
+    this.crc = zlib().crc32(chunk, this.crc);
     this.size += chunk.length;
     this.pending.push(chunk);
     this.pendingBytes += chunk.length;
