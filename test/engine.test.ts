@@ -2,7 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { gunzipSync } from "node:zlib";
-import { copyImage } from "../src/transfer/engine.js";
+import { copyImage, SMALL_BLOB_BYTES, SMALL_PER_JOB } from "../src/transfer/engine.js";
 import type { TransferEvent } from "../src/transfer/events.js";
 import { digestOf } from "../src/image/digest.js";
 import { TcraneError } from "../src/errors.js";
@@ -62,15 +62,22 @@ test("engine: blobs the sink has are skipped; a manifest it has skips its subtre
   assert.equal(r2.descriptor.digest, index.digest);
 });
 
-test("engine: bounded concurrency", async () => {
+test("engine: bounded concurrency: jobs large blobs, SMALL_PER_JOB × jobs small ones", async () => {
   const src = new MemoryStore("src");
-  const img = buildImage(src, { layers: 12 });
-  src.tags.set("latest", img.manifest);
+  const big = buildImage(src, { layers: 8, size: SMALL_BLOB_BYTES + 4096 });
+  src.tags.set("big", big.manifest);
   src.delay = 20;
-  const dst = new MemoryStore("dst");
-  await copyImage(src, undefined, dst, { jobs: 3 });
-  assert.ok(src.maxInFlight <= 3, `max in flight ${src.maxInFlight}`);
-  assert.ok(src.maxInFlight >= 2, `expected parallelism, saw ${src.maxInFlight}`);
+  await copyImage(src, "big", new MemoryStore("dst"), { jobs: 3 });
+  // 3 layers, plus the config (a small blob, under the other limit)
+  assert.ok(src.maxInFlight <= 4, `large: max in flight ${src.maxInFlight}`);
+  assert.ok(src.maxInFlight >= 2, `large: expected parallelism, saw ${src.maxInFlight}`);
+
+  const small = buildImage(src, { layers: 30 });
+  src.tags.set("small", small.manifest);
+  src.maxInFlight = 0;
+  await copyImage(src, "small", new MemoryStore("dst2"), { jobs: 3 });
+  assert.ok(src.maxInFlight <= 3 * SMALL_PER_JOB, `small: max in flight ${src.maxInFlight}`);
+  assert.ok(src.maxInFlight > 3, `small: expected more than 3 in flight, saw ${src.maxInFlight}`);
 });
 
 test("engine: --platform copies only the matching child; index-less sinks default to linux/amd64", async () => {

@@ -20,7 +20,7 @@ import type { Descriptor, ImageIndex } from "../image/types.js";
 import { withDigest, withTag, type Reference } from "../reference/index.js";
 import type { RegistryClient } from "../registry/client.js";
 import { referrersTag } from "../registry/referrers.js";
-import { copyDescriptor, DEFAULT_JOBS, readManifest } from "../transfer/engine.js";
+import { copyDescriptor, DEFAULT_JOBS, SMALL_PER_JOB, readManifest } from "../transfer/engine.js";
 import type { EventListener } from "../transfer/events.js";
 import { OverlaySource } from "../transports/overlay.js";
 import { RegistryTarget } from "../transports/registry.js";
@@ -106,7 +106,9 @@ export async function mirror(client: RegistryClient, spec: MirrorSpec, opts: Mir
   const signal = stop.signal;
   setMaxListeners(0, signal); // one listener per request in flight
   const shared: Shared = { claims: new Map(), images: new Map() };
-  const blobLimit = pLimit(Math.max(1, opts.jobs ?? spec.defaults.jobs ?? DEFAULT_JOBS));
+  const jobs = Math.max(1, opts.jobs ?? spec.defaults.jobs ?? DEFAULT_JOBS);
+  const blobLimit = pLimit(jobs);
+  const smallLimit = pLimit(jobs * SMALL_PER_JOB);
   const imageLimit = pLimit(Math.max(1, opts.imageJobs ?? spec.defaults.imageJobs ?? DEFAULT_IMAGE_JOBS));
   const images: ImageOutcome[] = [];
   let firstError: TcraneError | undefined;
@@ -147,7 +149,7 @@ export async function mirror(client: RegistryClient, spec: MirrorSpec, opts: Mir
     const one = async (item: PlanItem, pos: number, kind: ImageOutcome["kind"], root?: Descriptor): Promise<string | undefined> => {
       const t0 = Date.now();
       try {
-        const r = await mirrorImage(client, item, { ...opts, signal, limit: blobLimit, root, shared });
+        const r = await mirrorImage(client, item, { ...opts, signal, limit: blobLimit, smallLimit, root, shared });
         record({ entry: item.entry, kind, source: item.source.name, destination: r.destination, status: r.status, digest: r.digest, bytes: r.bytes, seconds: (Date.now() - t0) / 1000 }, pos);
         return r.sourceDigest;
       } catch (e) {
@@ -249,7 +251,7 @@ interface ImageResult {
 async function mirrorImage(
   client: RegistryClient,
   item: PlanItem,
-  o: MirrorOptions & { signal: AbortSignal; limit: ReturnType<typeof pLimit>; root?: Descriptor; shared: Shared },
+  o: MirrorOptions & { signal: AbortSignal; limit: ReturnType<typeof pLimit>; smallLimit: ReturnType<typeof pLimit>; root?: Descriptor; shared: Shared },
 ): Promise<ImageResult> {
   const signal = o.signal;
   const src = new RegistryTarget(client, item.source);
@@ -277,6 +279,7 @@ async function mirrorImage(
   const job = copyDescriptor(source, root, sink, {
     tags: tag ? [tag] : [],
     limit: o.limit,
+    smallLimit: o.smallLimit,
     skipUpToDate: false,
     signal,
     onEvent: o.onEvent,

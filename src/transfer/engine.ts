@@ -25,6 +25,16 @@ export const MAX_MANIFEST_BYTES = 16 * 1024 * 1024;
 /** Default number of blobs in flight (see README: measured on a 2-core machine). */
 export const DEFAULT_JOBS = 4;
 
+/**
+ * Blobs of at most this many bytes are small: a copy of many of them waits on request round trips
+ * (a registry commits every upload to disk), not on bandwidth, so they get more slots (see
+ * SMALL_PER_JOB). Measured on the 2-core machine, 200 × 64 KiB registry → registry: 4 in flight
+ * 1.9 s, 16 in flight 1.55 s.
+ */
+export const SMALL_BLOB_BYTES = 1 << 20;
+/** Small blobs in flight per job (so -j 4 moves up to 4 large and 16 small blobs at once). */
+export const SMALL_PER_JOB = 4;
+
 /** Mount requests in flight at once (they move no data; the connection pool bounds them too). */
 const MOUNTS_IN_FLIGHT = 16;
 
@@ -48,6 +58,8 @@ export interface CopyOptions {
   onEvent?: EventListener;
   /** A shared limiter (for mirroring many images under one blob budget). */
   limit?: ReturnType<typeof pLimit>;
+  /** A shared limiter for small blobs (SMALL_BLOB_BYTES), with `limit`. */
+  smallLimit?: ReturnType<typeof pLimit>;
   /** Directory for temporary files (gzip of uncompressed layers). */
   tmpDir?: string;
   /** Internal: the up-to-date lookup copyImage started early. */
@@ -134,7 +146,11 @@ export async function copyDescriptor(source: Source, root: Descriptor, sink: Sin
   const traits: SinkTraits = { ...(opts.traits ?? {}), ...(sink.traits ?? {}) };
   const signal = opts.signal;
   const emit = (e: TransferEvent) => opts.onEvent?.(e);
-  const limit = opts.limit ?? pLimit(Math.max(1, opts.jobs ?? DEFAULT_JOBS));
+  const jobs = Math.max(1, opts.jobs ?? DEFAULT_JOBS);
+  const limit = opts.limit ?? pLimit(jobs);
+  const smallLimit = opts.smallLimit ?? pLimit(jobs * SMALL_PER_JOB);
+  /** The limiter a plain blob copy waits on. */
+  const slot = (desc: Descriptor) => (desc.size <= SMALL_BLOB_BYTES ? smallLimit : limit);
   const mountLimit = pLimit(MOUNTS_IN_FLIGHT);
   const tags = opts.tags ?? [];
   const started = Date.now();
@@ -197,12 +213,12 @@ export async function copyDescriptor(source: Source, root: Descriptor, sink: Sin
     // under its own wider limit so mounts never wait behind uploads.
     if (isMounter(sink) && sink.mountable?.(desc, source)) {
       if (await mountLimit(() => mount(source, desc))) return desc;
-      return limit(async () => {
+      return slot(desc)(async () => {
         await pushBlob(source, desc, false);
         return desc;
       });
     }
-    return limit(async () => {
+    return slot(desc)(async () => {
       await pushBlob(source, desc);
       return desc;
     });
