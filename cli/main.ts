@@ -12,7 +12,7 @@ import { flushWarnings } from "./output.js";
 
 /**
  * tcrane's version, read from package.json: the nearest one named "tcrane" above this module, which
- * works from dist/cli/main.js and from the bundle's chunks in dist/bundle/ alike.
+ * works from dist/cli/main.js and from the bundle (dist/bundle/tcrane.cjs) alike.
  */
 export function version(): string {
   let dir = new URL(".", import.meta.url);

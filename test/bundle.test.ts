@@ -1,18 +1,20 @@
 /**
- * The esbuild bundle (dist/bundle, scripts/bundle.ts) is the CLI bin/tcrane.js runs: same output as
- * the unbundled dist/cli, a stale bundle is never run, and the registry path loads no file transport.
+ * The esbuild bundle (dist/bundle/tcrane.cjs, scripts/bundle.ts) is the CLI bin/tcrane.js runs, through
+ * its V8 code cache (cli/start.ts): same output as the unbundled dist/cli, a stale bundle or a cache
+ * made for other source is never used, and the registry path loads no file transport.
  */
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { readFileSync, statSync, utimesSync, writeFileSync } from "node:fs";
+import { copyFileSync, readFileSync, statSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { build } from "esbuild";
 import { run, tcrane, tempDir, type RunResult } from "./harness/tools.js";
 import { lazyUnicode } from "../scripts/bundle.js";
+import { cacheFileOf, loadBundle } from "../cli/start.js";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
-const BUNDLE_MAIN = join(ROOT, "dist/bundle/main.js");
+const BUNDLE_MAIN = join(ROOT, "dist/bundle/tcrane.cjs");
 const CLI_MAIN = join(ROOT, "dist/cli/main.js");
 const PKG = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as { version: string };
 
@@ -57,13 +59,35 @@ after(async () => {
   await tmp?.cleanup();
 });
 
-test("bin/tcrane.js runs the bundle, not dist/cli", async () => {
-  const r = await run(process.execPath, ["--import", traceLoads, join(ROOT, "bin/tcrane.js"), "version"]);
+/** `--import` this to have the fate of the bundle's code cache printed as `CACHE <state>` at exit. */
+function cacheReport(): string {
+  const f = join(tmp.dir, "cache-report.mjs");
+  writeFileSync(f, `process.on("exit", () => process._rawDebug("CACHE " + globalThis[Symbol.for("tcrane.codeCache")]));\n`);
+  return f;
+}
+
+test("bin/tcrane.js runs the bundle through its code cache, not dist/cli", async () => {
+  const r = await run(process.execPath, ["--import", traceLoads, "--import", cacheReport(), join(ROOT, "bin/tcrane.js"), "version"]);
   assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stdout.trim(), PKG.version);
+  assert.match(r.stderr, /^CACHE accepted$/m, "the build made a code cache V8 takes");
   const files = loaded(r.stderr);
-  assert.ok(files.includes(BUNDLE_MAIN), files.join("\n"));
-  assert.ok(!files.some((f) => f.startsWith(join(ROOT, "dist/cli/"))), files.join("\n"));
+  // ES modules loaded: bin/tcrane.js and dist/cli/start.js; the bundle is compiled by vm.Script
+  assert.deepEqual(files.filter((f) => f.startsWith(join(ROOT, "dist/"))), [join(ROOT, "dist/cli/start.js")]);
   assert.ok(!files.some((f) => f.includes("/node_modules/")), "dependencies are bundled: " + files.join("\n"));
+});
+
+test("a code cache made for other source is not used (V8 itself checks only the length)", async () => {
+  // The same bundle with one character changed (same length) next to the real bundle's cache.
+  const file = join(tmp.dir, "tcrane.cjs");
+  const src = readFileSync(BUNDLE_MAIN, "utf8");
+  const at = src.indexOf("tcrane: ");
+  assert.ok(at > 0);
+  writeFileSync(file, src.slice(0, at) + "Tcrane: " + src.slice(at + 8));
+  copyFileSync(cacheFileOf(BUNDLE_MAIN), cacheFileOf(file));
+  assert.equal(loadBundle(file).cache, "none");
+  copyFileSync(BUNDLE_MAIN, file);
+  assert.equal(loadBundle(file).cache, "accepted");
 });
 
 test("bin/tcrane.js falls back to dist/cli when the bundle is older", async () => {
@@ -72,11 +96,12 @@ test("bin/tcrane.js falls back to dist/cli when the bundle is older", async () =
   const older = new Date(cli.mtimeMs - 60_000);
   utimesSync(BUNDLE_MAIN, older, older);
   try {
-    const r = await run(process.execPath, ["--import", traceLoads, join(ROOT, "bin/tcrane.js"), "version"]);
+    const r = await run(process.execPath, ["--import", traceLoads, "--import", cacheReport(), join(ROOT, "bin/tcrane.js"), "version"]);
     assert.equal(r.code, 0, r.stderr);
     const files = loaded(r.stderr);
     assert.ok(files.includes(CLI_MAIN), files.join("\n"));
     assert.ok(!files.some((f) => f.startsWith(join(ROOT, "dist/bundle/"))), files.join("\n"));
+    assert.doesNotMatch(r.stderr, /CACHE accepted/);
     assert.equal(r.stdout.trim(), PKG.version);
   } finally {
     utimesSync(BUNDLE_MAIN, b.atimeMs / 1000, b.mtimeMs / 1000);
@@ -134,7 +159,7 @@ test("a -v error prints a readable stack with function names", async () => {
   assert.equal(r.code, 2, r.stderr);
   const lines = r.stderr.split("\n");
   assert.match(lines[0]!, /^tcrane: /);
-  assert.match(r.stderr, /\n\s+at \w[\w.$]* \(.*dist\/bundle\/[\w-]+\.js:\d+:\d+\)/);
+  assert.match(r.stderr, /\n\s+at \w[\w.$]* \(.*dist\/bundle\/tcrane\.cjs:\d+:\d+\)/);
 });
 
 test("the transports index loads no file transport until one is used", async () => {

@@ -78,6 +78,9 @@ test("engine: bounded concurrency: jobs large blobs, SMALL_PER_JOB × jobs small
   await copyImage(src, "small", new MemoryStore("dst2"), { jobs: 3 });
   assert.ok(src.maxInFlight <= 3 * SMALL_PER_JOB, `small: max in flight ${src.maxInFlight}`);
   assert.ok(src.maxInFlight > 3, `small: expected more than 3 in flight, saw ${src.maxInFlight}`);
+  src.maxInFlight = 0;
+  await copyImage(src, "small", new MemoryStore("dst3"), { jobs: 1 });
+  assert.equal(src.maxInFlight, 1, "-j 1: one blob at a time");
 });
 
 test("engine: --platform copies only the matching child; index-less sinks default to linux/amd64", async () => {

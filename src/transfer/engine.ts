@@ -35,6 +35,9 @@ export const SMALL_BLOB_BYTES = 1 << 20;
 /** Small blobs in flight per job (so -j 4 moves up to 4 large and 16 small blobs at once). */
 export const SMALL_PER_JOB = 4;
 
+/** Slots for small blobs at `jobs` blobs in flight: SMALL_PER_JOB each, but -j 1 stays one at a time. */
+export const smallSlots = (jobs: number): number => (jobs <= 1 ? 1 : jobs * SMALL_PER_JOB);
+
 /** Mount requests in flight at once (they move no data; the connection pool bounds them too). */
 const MOUNTS_IN_FLIGHT = 16;
 
@@ -148,7 +151,7 @@ export async function copyDescriptor(source: Source, root: Descriptor, sink: Sin
   const emit = (e: TransferEvent) => opts.onEvent?.(e);
   const jobs = Math.max(1, opts.jobs ?? DEFAULT_JOBS);
   const limit = opts.limit ?? pLimit(jobs);
-  const smallLimit = opts.smallLimit ?? pLimit(jobs * SMALL_PER_JOB);
+  const smallLimit = opts.smallLimit ?? pLimit(smallSlots(jobs));
   /** The limiter a plain blob copy waits on. */
   const slot = (desc: Descriptor) => (desc.size <= SMALL_BLOB_BYTES ? smallLimit : limit);
   const mountLimit = pLimit(MOUNTS_IN_FLIGHT);
