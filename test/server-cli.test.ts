@@ -25,12 +25,18 @@ async function serve(args: string[]): Promise<Served> {
   let err = "";
   proc.stderr!.on("data", (d: Buffer) => (err += d.toString()));
   const exit = new Promise<number | null>((r) => proc.once("exit", (code) => r(code)));
+  // The address comes on stdout and the "serving on" line on stderr, written one after the other
+  // before the server answers; the two pipes deliver in either order: wait for both.
   const host = await new Promise<string>((resolve, reject) => {
+    const check = () => {
+      const nl = out.indexOf("\n");
+      if (nl >= 0 && err.includes("serving on")) resolve(out.slice(0, nl));
+    };
     proc.stdout!.on("data", (d: Buffer) => {
       out += d.toString();
-      const nl = out.indexOf("\n");
-      if (nl >= 0) resolve(out.slice(0, nl));
+      check();
     });
+    proc.stderr!.on("data", check);
     void exit.then((c) => reject(new Error(`tcrane exited ${c}: ${err}`)));
     setTimeout(() => reject(new Error(`no address printed: ${err}`)), 15000).unref();
   });
@@ -39,13 +45,16 @@ async function serve(args: string[]): Promise<Served> {
 
 test("registry serve prints HOST:PORT on stdout, serves, and exits 0 on SIGTERM", async () => {
   const s = await serve([]);
-  assert.match(s.host, /^127\.0\.0\.1:\d+$/);
-  const r = await request(`http://${s.host}/v2/`);
-  assert.equal(r.statusCode, 200);
-  assert.equal(r.headers["docker-distribution-api-version"], "registry/2.0");
-  await r.body.dump();
-  assert.match(s.stderr(), new RegExp(`serving on http://${s.host.replace(/\./g, "\\.")}`));
-  s.proc.kill("SIGTERM");
+  try {
+    assert.match(s.host, /^127\.0\.0\.1:\d+$/);
+    const r = await request(`http://${s.host}/v2/`);
+    assert.equal(r.statusCode, 200);
+    assert.equal(r.headers["docker-distribution-api-version"], "registry/2.0");
+    await r.body.dump();
+    assert.match(s.stderr(), new RegExp(`serving on http://${s.host.replace(/\./g, "\\.")}`));
+  } finally {
+    s.proc.kill("SIGTERM"); // also after a failed assertion: a server left running holds the test run
+  }
   assert.equal(await s.exit, 0);
 });
 
