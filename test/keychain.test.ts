@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { chmod, mkdir, readFile, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { Readable } from "node:stream";
-import { tempDir } from "./harness/tools.js";
+import { withTempDir } from "./harness/tools.js";
 import {
   DockerKeychain,
   eraseCredential,
@@ -58,27 +58,27 @@ interface Env0 {
   dir: string;
   home: string;
   env: Env;
-  cleanup: () => Promise<void>;
 }
 
-/** A private HOME and PATH with the helpers first; nothing of the real user is read. */
-async function sandbox(): Promise<Env0> {
-  const { dir, cleanup } = await tempDir("tcrane-keychain-");
-  const home = join(dir, "home");
-  const bin = join(dir, "bin");
-  await mkdir(home);
-  await mkdir(bin);
-  const helpers: Record<string, string> = {
-    fake: FAKE_HELPER.replace("__DIR__", dir),
-    failing: FAILING_HELPER,
-    garbage: GARBAGE_HELPER,
-  };
-  for (const [name, text] of Object.entries(helpers)) {
-    const p = join(bin, `docker-credential-${name}`);
-    await writeFile(p, text);
-    await chmod(p, 0o755);
-  }
-  return { dir, home, env: { HOME: home, PATH: `${bin}:/usr/bin:/bin` }, cleanup };
+/** Run `fn` in a private HOME and PATH with the helpers first (nothing of the real user is read); removed afterwards. */
+function withSandbox(fn: (s: Env0) => Promise<void>): Promise<void> {
+  return withTempDir(async (dir) => {
+    const home = join(dir, "home");
+    const bin = join(dir, "bin");
+    await mkdir(home);
+    await mkdir(bin);
+    const helpers: Record<string, string> = {
+      fake: FAKE_HELPER.replace("__DIR__", dir),
+      failing: FAILING_HELPER,
+      garbage: GARBAGE_HELPER,
+    };
+    for (const [name, text] of Object.entries(helpers)) {
+      const p = join(bin, `docker-credential-${name}`);
+      await writeFile(p, text);
+      await chmod(p, 0o755);
+    }
+    await fn({ dir, home, env: { HOME: home, PATH: `${bin}:/usr/bin:/bin` } });
+  }, "tcrane-keychain-");
 }
 
 async function writeJson(path: string, v: unknown): Promise<void> {
@@ -110,8 +110,7 @@ function isCode(code: string, re?: RegExp) {
 const cred = (u: string, p: string) => ({ auths: { "r.example.com": { auth: b64(`${u}:${p}`) } } });
 
 test("keychain: location order (docker config, REGISTRY_AUTH_FILE, XDG_RUNTIME_DIR, XDG_CONFIG_HOME, anonymous)", async () => {
-  const s = await sandbox();
-  try {
+  await withSandbox(async (s) => {
     const resolveUser = async (env: Env) => (await new DockerKeychain({ env }).resolve({ registry: "r.example.com" }))?.username;
     assert.equal(await findConfig(s.env), undefined);
     assert.equal(await resolveUser(s.env), undefined);
@@ -140,14 +139,11 @@ test("keychain: location order (docker config, REGISTRY_AUTH_FILE, XDG_RUNTIME_D
     await mkdir(empty);
     assert.deepEqual(await findConfig({ ...podmanEnv, DOCKER_CONFIG: empty }), { path: join(empty, "config.json"), kind: "docker" });
     assert.equal(await resolveUser({ ...podmanEnv, DOCKER_CONFIG: empty }), undefined);
-  } finally {
-    await s.cleanup();
-  }
+  });
 });
 
 test("keychain: odd files — directory, empty, malformed JSON, bad auth", async () => {
-  const s = await sandbox();
-  try {
+  await withSandbox(async (s) => {
     const dc = join(s.dir, "dc");
     await mkdir(join(dc, "config.json"), { recursive: true }); // a directory named config.json
     const authFile = join(s.dir, "auth.json");
@@ -169,14 +165,11 @@ test("keychain: odd files — directory, empty, malformed JSON, bad auth", async
     await assert.rejects(new DockerKeychain({ env: s.env }).resolve({ registry: "r.example.com" }), isCode("CONFIG", /expected base64 of user:password/));
     await writeJson(cfg, { auths: { "r.example.com": { auth: b64(":pw-only") } } });
     await assert.rejects(new DockerKeychain({ env: s.env }).resolve({ registry: "r.example.com" }), isCode("CONFIG"));
-  } finally {
-    await s.cleanup();
-  }
+  });
 });
 
 test("keychain: every auths form and key matching", async () => {
-  const s = await sandbox();
-  try {
+  await withSandbox(async (s) => {
     await writeJson(join(s.home, ".docker/config.json"), {
       auths: {
         "a.example.com": { auth: b64("alice:pa:ss:word"), username: "ignored", password: "ignored" },
@@ -208,26 +201,20 @@ test("keychain: every auths form and key matching", async () => {
     assert.equal(await kc.resolve({ registry: "e.example.com" }), undefined);
     // every secret read is registered for redaction
     assert.equal(redactText("x pa:ss:word y refresh-token-c bearer-token-d"), "x REDACTED y REDACTED REDACTED");
-  } finally {
-    await s.cleanup();
-  }
+  });
 });
 
 test("keychain: podman's docker.io key matches Docker Hub", async () => {
-  const s = await sandbox();
-  try {
+  await withSandbox(async (s) => {
     const f = join(s.dir, "auth.json");
     await writeJson(f, { auths: { "docker.io": { auth: b64("pod:pod-pw") } } });
     const kc = new DockerKeychain({ env: { ...s.env, REGISTRY_AUTH_FILE: f } });
     assert.equal((await kc.resolve({ registry: "index.docker.io", repository: "library/alpine" }))?.username, "pod");
-  } finally {
-    await s.cleanup();
-  }
+  });
 });
 
 test("keychain: credsStore and credHelpers through docker-credential-* (found, token, not found)", async () => {
-  const s = await sandbox();
-  try {
+  await withSandbox(async (s) => {
     await writeJson(join(s.home, ".docker/config.json"), {
       auths: { "plain.example.com": { auth: b64("file:file-pw") }, "q.example.com": { registrytoken: "reg-token-q" } },
       credsStore: "fake",
@@ -263,14 +250,11 @@ test("keychain: credsStore and credHelpers through docker-credential-* (found, t
       kc.resolve({ registry: "other.example.com" }),
       isCode("CREDENTIAL_HELPER", /^credential helper failing: docker-credential-failing get failed \(exit 3\): keychain is locked: other\.example\.com$/),
     );
-  } finally {
-    await s.cleanup();
-  }
+  });
 });
 
 test("keychain: a missing or garbage helper is a CREDENTIAL_HELPER error", async () => {
-  const s = await sandbox();
-  try {
+  await withSandbox(async (s) => {
     const cfg = join(s.home, ".docker/config.json");
     await writeJson(cfg, { credsStore: "missing" });
     await assert.rejects(new DockerKeychain({ env: s.env }).resolve({ registry: "x.example.com" }), isCode("CREDENTIAL_HELPER", /docker-credential-missing: executable file not found/));
@@ -278,14 +262,11 @@ test("keychain: a missing or garbage helper is a CREDENTIAL_HELPER error", async
     await assert.rejects(new DockerKeychain({ env: s.env }).resolve({ registry: "x.example.com" }), isCode("CREDENTIAL_HELPER", /garbage get: output is not JSON/));
     // a helper for another host is not run
     assert.equal(await new DockerKeychain({ env: s.env }).resolve({ registry: "y.example.com" }), undefined);
-  } finally {
-    await s.cleanup();
-  }
+  });
 });
 
 test("keychain: store and erase in the file (0600, other fields kept) and through a helper", async () => {
-  const s = await sandbox();
-  try {
+  await withSandbox(async (s) => {
     const cfg = join(s.home, ".docker/config.json");
     await writeJson(cfg, { auths: { "keep.example.com": { auth: b64("k:k-pw") } }, psFormat: "table {{.ID}}", proxies: { default: { httpProxy: "http://p:3128" } } });
     await chmod(cfg, 0o644);
@@ -332,9 +313,7 @@ test("keychain: store and erase in the file (0600, other fields kept) and throug
       assert.match(e.line, /docker-credential-failing store failed/);
       return true;
     });
-  } finally {
-    await s.cleanup();
-  }
+  });
 });
 
 test("keychain: per-run credentials from flags and stdin", async () => {

@@ -7,7 +7,7 @@ import { Readable, Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { gunzipSync } from "node:zlib";
 import { ParallelGzip, levelFor, storedBlocks } from "../src/image/parallel-gzip.js";
-import { run, tempDir } from "./harness/tools.js";
+import { run, withTempDir } from "./harness/tools.js";
 
 async function gz(data: Buffer, chunk: number): Promise<Buffer> {
   const out: Buffer[] = [];
@@ -47,8 +47,7 @@ test("parallel gzip: the output depends only on the bytes (same digest for any i
 });
 
 test("parallel gzip: GNU gzip accepts the stream", async () => {
-  const { dir, cleanup } = await tempDir();
-  try {
+  await withTempDir(async (dir) => {
     const data = cases[4]![1];
     const f = join(dir, "x.gz");
     await writeFile(f, await gz(data, 65536));
@@ -56,7 +55,5 @@ test("parallel gzip: GNU gzip accepts the stream", async () => {
     assert.equal(t.code, 0, t.stderr);
     const d = await run("sh", ["-c", `gzip -dc ${f} | sha256sum`]);
     assert.equal(d.stdout.split(" ")[0], createHash("sha256").update(data).digest("hex"));
-  } finally {
-    await cleanup();
-  }
+  });
 });

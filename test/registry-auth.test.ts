@@ -17,7 +17,7 @@ import { request } from "undici";
 import { startDistribution } from "./harness/distribution.js";
 import { startTokenServer } from "./harness/token-server.js";
 import { makePki } from "./harness/tls.js";
-import { run, tempDir } from "./harness/tools.js";
+import { run, tempDir, withTempDir } from "./harness/tools.js";
 import { RegistryClient } from "../src/registry/index.js";
 import { TcraneError } from "../src/errors.js";
 import type { Keychain } from "../src/auth/types.js";
@@ -310,8 +310,7 @@ describe("distribution only: Bearer token auth (the embedded registry has no tok
 });
 
 test("TLS: a client certificate from certs.d (*.cert + *.key) is presented", async () => {
-  const { dir, cleanup } = await tempDir("tcrane-mtls-");
-  try {
+  await withTempDir(async (dir) => {
     const pki = await makePki(dir);
     const ossl = async (args: string[]) => {
       const r = await run("openssl", args, { cwd: dir });
@@ -348,7 +347,5 @@ test("TLS: a client certificate from certs.d (*.cert + *.key) is presented", asy
       server.closeAllConnections();
       await new Promise((r) => server.close(r));
     }
-  } finally {
-    await cleanup();
-  }
+  }, "tcrane-mtls-");
 });

@@ -24,7 +24,7 @@ import {
   RegistryClient,
 } from "../src/registry/index.js";
 import { TcraneError } from "../src/errors.js";
-import { tempDir } from "./harness/tools.js";
+import { tempDir, withTempDir } from "./harness/tools.js";
 import { createServer } from "node:http";
 import { createServer as createHttpsServer } from "node:https";
 import { makePki } from "./harness/tls.js";
@@ -142,8 +142,7 @@ test("upload locations keep their query; referrers tags; Content-Range", () => {
 });
 
 test("certs.d: *.crt are CAs, *.cert needs its *.key", async () => {
-  const { dir, cleanup } = await tempDir("tcrane-certsd-unit-");
-  try {
+  await withTempDir(async (dir) => {
     await mkdir(join(dir, "r:5000"));
     await writeFile(join(dir, "r:5000", "a.crt"), "CA-A");
     await writeFile(join(dir, "r:5000", "b.crt"), "CA-B");
@@ -154,9 +153,7 @@ test("certs.d: *.crt are CAs, *.cert needs its *.key", async () => {
     await mkdir(join(dir, "bad"));
     await writeFile(join(dir, "bad", "lonely.cert"), "CERT");
     assert.throws(() => readCertsD(dir, "bad"), (e: TcraneError) => e.code === "CONFIG" && /missing key lonely.key/.test(e.message));
-  } finally {
-    await cleanup();
-  }
+  }, "tcrane-certsd-unit-");
 });
 
 test("an unreachable registry fails with NETWORK after the retries, saying how many tries; abort stops at once", async () => {

@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { Readable } from "node:stream";
-import { requireBinary, run, tempDir } from "./harness/tools.js";
+import { requireBinary, run, withTempDir } from "./harness/tools.js";
 import { RegistryClient, referrersTag } from "../src/registry/index.js";
 import { RegistryError, TcraneError } from "../src/errors.js";
 import { digestOf } from "../src/image/digest.js";
@@ -69,8 +69,7 @@ for (const backend of [distribution, embedded, embeddedDir]) {
 
     test("an image pushed by skopeo from a hand-made oci: layout is read back", async () => {
       requireBinary("skopeo");
-      const { dir, cleanup } = await tempDir("tcrane-oci-");
-      try {
+      await withTempDir(async (dir) => {
         const img = makeImage([5000, 7000]);
         await mkdir(join(dir, "blobs", "sha256"), { recursive: true });
         for (const b of [img.config, ...img.layers]) await writeFile(join(dir, "blobs", "sha256", b.digest.slice(7)), b.bytes);
@@ -91,9 +90,7 @@ for (const backend of [distribution, embedded, embeddedDir]) {
         assert.deepEqual(j.layers.map((l) => l.digest), img.layers.map((l) => l.digest));
         const got = await pullImage(client, repo, "v1");
         for (const l of img.layers) assert.deepEqual(got.get(l.digest), l.bytes);
-      } finally {
-        await cleanup();
-      }
+      }, "tcrane-oci-");
     });
 
     test("catalog with n=2 over 5 repositories follows Link pagination; tags list with n=2", async () => {

@@ -13,7 +13,7 @@ import { TcraneError } from "../src/errors.js";
 import { Uploads } from "../src/server/uploads.js";
 import { HttpError } from "../src/server/errors.js";
 import { readdir } from "node:fs/promises";
-import { run, tempDir } from "./harness/tools.js";
+import { run, withTempDir } from "./harness/tools.js";
 
 test("repository names follow the distribution path-component grammar", () => {
   for (const good of ["a", "library/busybox", "a-b/c_d/e.f", "a__b", "a---b", "x/y/z/w", "0", "a".repeat(255)]) {
@@ -56,22 +56,18 @@ test("listen addresses", () => {
 });
 
 test("htpasswd: a non-bcrypt entry is refused at start (MALFORMED), a missing file is NOT_FOUND", async () => {
-  const { dir, cleanup } = await tempDir("tcrane-server-htp-");
-  try {
+  await withTempDir(async (dir) => {
     const md5 = await run("htpasswd", ["-mbn", "bob", "pw"]);
     assert.equal(md5.code, 0);
     const file = join(dir, "htpasswd");
     await writeFile(file, md5.stdout);
     await assert.rejects(startRegistry({ htpasswd: file }), (e: unknown) => e instanceof TcraneError && e.code === "MALFORMED" && /bcrypt/.test(e.message));
     await assert.rejects(startRegistry({ htpasswd: join(dir, "none") }), (e: unknown) => e instanceof TcraneError && e.code === "NOT_FOUND");
-  } finally {
-    await cleanup();
-  }
+  }, "tcrane-server-htp-");
 });
 
 test("upload sessions idle for longer than maxIdleMs are dropped with their files", async () => {
-  const { dir, cleanup } = await tempDir("tcrane-server-idle-");
-  try {
+  await withTempDir(async (dir) => {
     const up = new Uploads(async () => dir, 20);
     const old = await up.create("r");
     assert.equal(up.get("r", old.id), old);
@@ -82,7 +78,5 @@ test("upload sessions idle for longer than maxIdleMs are dropped with their file
     assert.deepEqual(await readdir(dir), [fresh.id]);
     await up.closeAll();
     assert.deepEqual(await readdir(dir), []);
-  } finally {
-    await cleanup();
-  }
+  }, "tcrane-server-idle-");
 });

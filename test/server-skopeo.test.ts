@@ -11,7 +11,7 @@ import { Agent, request } from "undici";
 import { startRegistry } from "../src/server/index.js";
 import { startDistribution } from "./harness/distribution.js";
 import { makePki } from "./harness/tls.js";
-import { requireBinary, run, tempDir } from "./harness/tools.js";
+import { requireBinary, run, tempDir, withTempDir } from "./harness/tools.js";
 import { makeImage, sha, writeLayout, type FixtureImage } from "./server-fixtures.js";
 
 requireBinary("skopeo");
@@ -150,8 +150,7 @@ test("--from DIR serves a bundle read-only by its image names; writes answer 405
 });
 
 test("--from ARCHIVE serves an oci-archive and a docker-archive without unpacking them", async () => {
-  const { dir: root, cleanup } = await tempDir("tcrane-server-arch-");
-  try {
+  await withTempDir(async (root) => {
     const img = await makeImage([3000, 9000]);
     const layout = join(root, "layout");
     await writeLayout(layout, [img], [{ "io.containerd.image.name": "example.com/team/tool:2.0", "org.opencontainers.image.ref.name": "2.0" }]);
@@ -185,9 +184,7 @@ test("--from ARCHIVE serves an oci-archive and a docker-archive without unpackin
     } finally {
       await dock.close();
     }
-  } finally {
-    await cleanup();
-  }
+  }, "tcrane-server-arch-");
 });
 
 test("skopeo copies from the real distribution registry into ours and back", async () => {

@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { Readable } from "node:stream";
 import { PositionalTarWriter, ustarHeader } from "../src/transports/tar-positional.js";
 import { TarIndex } from "../src/transports/tar-index.js";
-import { run, tempDir } from "./harness/tools.js";
+import { run, withTempDir } from "./harness/tools.js";
 
 function slowStream(b: Buffer, pieces: number): Readable {
   const step = Math.ceil(b.length / pieces);
@@ -22,8 +22,7 @@ function slowStream(b: Buffer, pieces: number): Readable {
 }
 
 test("positional tar: concurrent entries land whole; GNU tar and our index read them back", async () => {
-  const { dir, cleanup } = await tempDir();
-  try {
+  await withTempDir(async (dir) => {
     const target = join(dir, "out.tar");
     const w = new PositionalTarWriter(target);
     const files = Array.from({ length: 6 }, (_, i) => ({ name: `blobs/sha256/${String(i).repeat(64)}`, data: randomBytes(1000 + i * 777) }));
@@ -36,14 +35,11 @@ test("positional tar: concurrent entries land whole; GNU tar and our index read 
     const idx = await TarIndex.build(target, target);
     for (const f of files) assert.deepEqual(await idx.readFile(f.name), f.data);
     assert.deepEqual(await readdir(dir), ["out.tar"]);
-  } finally {
-    await cleanup();
-  }
+  });
 });
 
 test("positional tar: a short member fails, abort leaves nothing; long names use the ustar prefix", async () => {
-  const { dir, cleanup } = await tempDir();
-  try {
+  await withTempDir(async (dir) => {
     const target = join(dir, "bad.tar");
     const w = new PositionalTarWriter(target);
     await assert.rejects(w.add("x", 10, Buffer.from("short")), /declared 10/);
@@ -53,14 +49,11 @@ test("positional tar: a short member fails, abort leaves nothing; long names use
     const h = ustarHeader(long, 5);
     assert.equal(h.subarray(345, 345 + 120).toString(), "d".repeat(120));
     assert.throws(() => ustarHeader("x".repeat(300), 1), /too long/);
-  } finally {
-    await cleanup();
-  }
+  });
 });
 
 test("positional tar: a member of 8 GiB or more gets a GNU base-256 size that GNU tar and our index read", async () => {
-  const { dir, cleanup } = await tempDir();
-  try {
+  await withTempDir(async (dir) => {
     const size = 10 * 1024 ** 3 + 123; // 10 GiB: more than the 11 octal digits of ustar hold
     const h = ustarHeader("blobs/sha256/big", size);
     assert.equal(h[124], 0x80, "base-256 marker");
@@ -76,14 +69,11 @@ test("positional tar: a member of 8 GiB or more gets a GNU base-256 size that GN
     assert.match(listing.stdout, new RegExp(`\\s${size}\\s.*blobs/sha256/big`));
     const idx = await TarIndex.build(path, path);
     assert.equal(idx.get("blobs/sha256/big")?.size, size);
-  } finally {
-    await cleanup();
-  }
+  });
 });
 
 test("positional tar: an entry whose source fails does not close the archive under the others", async () => {
-  const { dir, cleanup } = await tempDir();
-  try {
+  await withTempDir(async (dir) => {
     const target = join(dir, "out.tar");
     const w = new PositionalTarWriter(target);
     const good = randomBytes(2 << 20);
@@ -96,7 +86,5 @@ test("positional tar: an entry whose source fails does not close the archive und
     await ok; // its writes must not hit a closed (or reused) descriptor
     await assert.rejects(w.commit(), /source broke/);
     assert.deepEqual(await readdir(dir), [], "nothing left after the failed archive");
-  } finally {
-    await cleanup();
-  }
+  });
 });

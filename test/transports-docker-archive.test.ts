@@ -24,7 +24,7 @@ import {
   writeTar,
   type TestImage,
 } from "./fixtures/archives.js";
-import { tempDir } from "./harness/tools.js";
+import { withTempDir } from "./harness/tools.js";
 
 function code(c: string, re?: RegExp) {
   return (err: unknown) => {
@@ -64,8 +64,7 @@ function assertSame(m: ImageManifest, img: TestImage, uncompressed: boolean) {
 }
 
 test("docker-archive source reads crane tarball, classic, skopeo, Docker 25+ and containerd forms", async () => {
-  const { dir, cleanup } = await tempDir();
-  try {
+  await withTempDir(async (dir) => {
     const img = await makeImage({ layers: 2 });
     const forms: Array<[string, (p: string) => Promise<void>, boolean]> = [
       ["crane", (p) => craneTarball(p, [{ img, tags: ["example.com/app:1"] }]), false],
@@ -91,14 +90,11 @@ test("docker-archive source reads crane tarball, classic, skopeo, Docker 25+ and
         await src.close();
       }
     }
-  } finally {
-    await cleanup();
-  }
+  });
 });
 
 test("docker-archive source: several images, normalized names, i-was-a-digest, USAGE and NOT_FOUND", async () => {
-  const { dir, cleanup } = await tempDir();
-  try {
+  await withTempDir(async (dir) => {
     const a = await makeImage({ layers: 1 });
     const b = await makeImage({ layers: 2 });
     const p = join(dir, "multi.tar.gz");
@@ -125,14 +121,11 @@ test("docker-archive source: several images, normalized names, i-was-a-digest, U
     } finally {
       await src.close();
     }
-  } finally {
-    await cleanup();
-  }
+  });
 });
 
 test("docker-archive source: bad inputs give clear errors", async () => {
-  const { dir, cleanup } = await tempDir();
-  try {
+  await withTempDir(async (dir) => {
     const img = await makeImage({ layers: 1 });
     const hex = (d: string) => d.slice(7);
     // manifest.json naming a missing member
@@ -181,14 +174,11 @@ test("docker-archive source: bad inputs give clear errors", async () => {
     await assert.rejects(s3.resolve(), code("CORRUPT_ARCHIVE", /outside the archive/));
     await s3.close();
     await assert.rejects(openDockerArchiveSource(join(dir, "absent.tar")), code("NOT_FOUND", /absent\.tar/));
-  } finally {
-    await cleanup();
-  }
+  });
 });
 
 test("docker-archive source: a layer whose bytes do not match its digest fails with DIGEST_MISMATCH", async () => {
-  const { dir, cleanup } = await tempDir();
-  try {
+  await withTempDir(async (dir) => {
     const img = await makeImage({ layers: 1 });
     const hex = (d: string) => d.slice(7);
     // compressed layer stored under a name that claims another digest: the consumer's verifier catches it
@@ -215,14 +205,11 @@ test("docker-archive source: a layer whose bytes do not match its digest fails w
     const m2 = JSON.parse((await streamBytes(await s2.fetch(await s2.resolve()))).toString()) as ImageManifest;
     await assert.rejects(streamBytes(await s2.fetch(m2.layers[0]!)), code("DIGEST_MISMATCH", /l1\/layer\.tar/));
     await s2.close();
-  } finally {
-    await cleanup();
-  }
+  });
 });
 
 test("docker-archive sink (tarball form): crane layout, concurrent pushes, round trip, gzip", async () => {
-  const { dir, cleanup } = await tempDir();
-  try {
+  await withTempDir(async (dir) => {
     const a = await makeImage({ layers: 3 });
     const b = await makeImage({ layers: 1, docker: true });
     for (const compress of ["none", "gzip"] as const) {
@@ -250,14 +237,11 @@ test("docker-archive sink (tarball form): crane layout, concurrent pushes, round
       await src.close();
     }
     assert.deepEqual((await readdir(dir)).sort(), ["out-gzip.tar", "out-none.tar"]);
-  } finally {
-    await cleanup();
-  }
+  });
 });
 
 test("docker-archive sink (legacy form): v1 ids, uncompressed layer.tar, repositories; round trip", async () => {
-  const { dir, cleanup } = await tempDir();
-  try {
+  await withTempDir(async (dir) => {
     const img = await makeImage({ layers: 2 });
     const p = join(dir, "legacy.tar");
     const sink = await createDockerArchiveSink(p, { format: "legacy" });
@@ -277,14 +261,11 @@ test("docker-archive sink (legacy form): v1 ids, uncompressed layer.tar, reposit
     const src = await openDockerArchiveSource(p);
     assertSame(await validate(src, await src.resolve("example.com/app:v1")), img, true);
     await src.close();
-  } finally {
-    await cleanup();
-  }
+  });
 });
 
 test("docker-archive sink: abort leaves nothing behind and keeps an existing file; indexes are refused", async () => {
-  const { dir, cleanup } = await tempDir();
-  try {
+  await withTempDir(async (dir) => {
     const img = await makeImage({ layers: 1 });
     const p = join(dir, "keep.tar");
     await writeFile(p, "previous");
@@ -301,14 +282,11 @@ test("docker-archive sink: abort leaves nothing behind and keeps an existing fil
     );
     await sink.abort();
     assert.deepEqual(await readdir(dir), ["keep.tar"]);
-  } finally {
-    await cleanup();
-  }
+  });
 });
 
 test("docker-archive source: compressed layers without a usable digest in their name are hashed once", async () => {
-  const { dir, cleanup } = await tempDir();
-  try {
+  await withTempDir(async (dir) => {
     const img = await makeImage({ layers: 2 });
     const hex = (d: string) => d.slice(7);
     const p = join(dir, "names.tar");
@@ -322,7 +300,5 @@ test("docker-archive source: compressed layers without a usable digest in their 
     const src = await openDockerArchiveSource(p);
     assertSame(await validate(src, await src.resolve("x:1")), img, false);
     await src.close();
-  } finally {
-    await cleanup();
-  }
+  });
 });

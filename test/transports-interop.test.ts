@@ -14,7 +14,7 @@ import { createOciArchiveSink, openOciArchiveSource } from "../src/transports/oc
 import { createOciLayoutSink, openOciLayoutSource } from "../src/transports/oci-layout.js";
 import type { Closer, Source } from "../src/transports/types.js";
 import { makeImage, pushImage, streamBytes, type TestImage } from "./fixtures/archives.js";
-import { requireBinary, run, tempDir } from "./harness/tools.js";
+import { requireBinary, run, withTempDir } from "./harness/tools.js";
 
 const SKOPEO = requireBinary("skopeo");
 const PODMAN = requireBinary("podman");
@@ -49,8 +49,7 @@ async function withSource<T extends Source & Closer>(open: Promise<T>, fn: (s: T
 }
 
 test("skopeo copies from our oci layout to docker-archive and oci-archive; our sources read them", async () => {
-  const { dir, cleanup } = await tempDir();
-  try {
+  await withTempDir(async (dir) => {
     const img = await makeImage({ layers: 2 });
     const layout = join(dir, "layout");
     const sink = await createOciLayoutSink(layout);
@@ -75,9 +74,7 @@ test("skopeo copies from our oci layout to docker-archive and oci-archive; our s
       assert.equal(m.config.digest, img.configDesc.digest);
       assert.equal((await src.list()).length, 2);
     });
-  } finally {
-    await cleanup();
-  }
+  });
 });
 
 async function writeAll(dir: string, img: TestImage) {
@@ -110,8 +107,7 @@ async function writeAll(dir: string, img: TestImage) {
 }
 
 test("skopeo reads what our sinks write (docker-archive both forms, oci-archive plain and gzip)", async () => {
-  const { dir, cleanup } = await tempDir();
-  try {
+  await withTempDir(async (dir) => {
     const img = await makeImage({ layers: 2 });
     const p = await writeAll(dir, img);
     // skopeo 1.9 cannot read a gzip docker-archive ("loading tar component manifest.json: unexpected
@@ -146,14 +142,11 @@ test("skopeo reads what our sinks write (docker-archive both forms, oci-archive 
     await withSource(openOciArchiveSource(p.ociGz), async (src) => {
       assert.equal((await validate(src, await src.resolve("v1"))).config.digest, img.configDesc.digest);
     });
-  } finally {
-    await cleanup();
-  }
+  });
 });
 
 test("podman load accepts our docker-archive (both forms) and oci-archive with dockerManifest; image ID = config digest", async () => {
-  const { dir, cleanup } = await tempDir();
-  try {
+  await withTempDir(async (dir) => {
     const img = await makeImage({ layers: 2 });
     const p = await writeAll(dir, img);
     for (const f of [p.tarball, p.legacy, p.oci]) {
@@ -165,7 +158,5 @@ test("podman load accepts our docker-archive (both forms) and oci-archive with d
       assert.equal(ls.code, 0, ls.stderr);
       assert.match(ls.stdout, new RegExp(`${img.configDesc.digest.slice(7)} example\\.com/app:v1`), `${f}: ${ls.stdout}`);
     }
-  } finally {
-    await cleanup();
-  }
+  });
 });

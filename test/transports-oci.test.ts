@@ -12,7 +12,7 @@ import { createOciLayoutSink, openOciLayoutSource, type OciLayoutReader } from "
 import { TarIndex } from "../src/transports/tar-index.js";
 import type { Source } from "../src/transports/types.js";
 import { makeImage, makeIndex, nestedLayout, pushBytes, pushImage, streamBytes, writeTar, type TestImage } from "./fixtures/archives.js";
-import { tempDir } from "./harness/tools.js";
+import { withTempDir } from "./harness/tools.js";
 
 function code(c: string, re?: RegExp) {
   return (err: unknown) => {
@@ -38,8 +38,7 @@ async function validateImage(src: Source, img: TestImage): Promise<void> {
 }
 
 test("oci layout: write with the sink, read back; resolve by name, digest, position; append and replace", async () => {
-  const { dir, cleanup } = await tempDir();
-  try {
+  await withTempDir(async (dir) => {
     const layout = join(dir, "layout");
     const a = await makeImage({ layers: 2 });
     const b = await makeImage({ layers: 1 });
@@ -75,14 +74,11 @@ test("oci layout: write with the sink, read back; resolve by name, digest, posit
     await assert.rejects(openOciLayoutSource(join(dir, "nothing")), code("NOT_FOUND"));
     await writeFile(join(dir, "file"), "x");
     await assert.rejects(openOciLayoutSource(join(dir, "file")), code("MALFORMED", /not a directory/));
-  } finally {
-    await cleanup();
-  }
+  });
 });
 
 test("oci layout: nested indexes are searched by ref.name and digest", async () => {
-  const { dir, cleanup } = await tempDir();
-  try {
+  await withTempDir(async (dir) => {
     const f = await nestedLayout(dir);
     const src = await openOciLayoutSource(dir);
     assert.equal((await src.resolve("multi")).digest, f.outer.digest);
@@ -94,14 +90,11 @@ test("oci layout: nested indexes are searched by ref.name and digest", async () 
     assert.equal(arm.platform?.architecture, "arm64", "found inside the nested index, with its platform");
     await validateImage(src, f.b);
     await assert.rejects(src.resolve(), code("USAGE", /multi, single/));
-  } finally {
-    await cleanup();
-  }
+  });
 });
 
 test("oci layout: two sinks committing into one layout at once keep both entries", async () => {
-  const { dir, cleanup } = await tempDir();
-  try {
+  await withTempDir(async (dir) => {
     const imgs = await Promise.all(Array.from({ length: 6 }, () => makeImage({ layers: 1 })));
     const sinks = await Promise.all(imgs.map(() => createOciLayoutSink(dir)));
     await Promise.all(imgs.map((img, i) => pushImage(sinks[i]!, img, `t${i}`)));
@@ -111,14 +104,11 @@ test("oci layout: two sinks committing into one layout at once keep both entries
     assert.ok(!(await readdir(dir)).includes("index.json.lock"));
     const src = await openOciLayoutSource(dir);
     for (let i = 0; i < imgs.length; i++) assert.equal((await src.resolve(`t${i}`)).digest, imgs[i]!.manifestDesc.digest);
-  } finally {
-    await cleanup();
-  }
+  });
 });
 
 test("oci layout sink: abort forgets tags; a wrong size fails and leaves no temp file", async () => {
-  const { dir, cleanup } = await tempDir();
-  try {
+  await withTempDir(async (dir) => {
     const img = await makeImage({ layers: 1 });
     const s = await createOciLayoutSink(dir);
     await pushImage(s, img, "gone");
@@ -131,14 +121,11 @@ test("oci layout sink: abort forgets tags; a wrong size fails and leaves no temp
     await assert.rejects(s2.push(bad, Readable.from([Buffer.from("toolong")])), code("SIZE_MISMATCH"));
     assert.ok((await readdir(join(dir, "blobs", "sha256"))).every((n) => /^[a-f0-9]{64}$/.test(n)));
     assert.equal(await s2.exists(bad), false);
-  } finally {
-    await cleanup();
-  }
+  });
 });
 
 test("oci-archive: sink writes a tar layout (plain and gzip), source reads it back; index entries resolve", async () => {
-  const { dir, cleanup } = await tempDir();
-  try {
+  await withTempDir(async (dir) => {
     const a = await makeImage({ layers: 2, arch: "amd64" });
     const b = await makeImage({ layers: 1, arch: "arm64" });
     const index = makeIndex([{ desc: a.manifestDesc, arch: "amd64" }, { desc: b.manifestDesc, arch: "arm64" }]);
@@ -170,14 +157,11 @@ test("oci-archive: sink writes a tar layout (plain and gzip), source reads it ba
         await src.close();
       }
     }
-  } finally {
-    await cleanup();
-  }
+  });
 });
 
 test("oci-archive sink: dockerManifest lists tagged images (an index by its linux/amd64 child) with familiar RepoTags", async () => {
-  const { dir, cleanup } = await tempDir();
-  try {
+  await withTempDir(async (dir) => {
     const a = await makeImage({ layers: 2 });
     const b = await makeImage({ layers: 1 });
     const index = makeIndex([{ desc: b.manifestDesc }]);
@@ -202,14 +186,11 @@ test("oci-archive sink: dockerManifest lists tagged images (an index by its linu
     ]);
     assert.deepEqual(JSON.parse((await idx.readFile("oci-layout")).toString()), { imageLayoutVersion: "1.0.0" });
     assert.equal(JSON.parse((await idx.readFile("index.json")).toString()).manifests.length, 4);
-  } finally {
-    await cleanup();
-  }
+  });
 });
 
 test("oci-archive: bad inputs and abort", async () => {
-  const { dir, cleanup } = await tempDir();
-  try {
+  await withTempDir(async (dir) => {
     const notOci = join(dir, "docker.tar");
     await writeTar(notOci, [{ name: "manifest.json", data: "[]" }]);
     await assert.rejects(openOciArchiveSource(notOci), code("CORRUPT_ARCHIVE", /docker\.tar.*no index\.json.*docker-archive/));
@@ -231,14 +212,11 @@ test("oci-archive: bad inputs and abort", async () => {
     await sink.abort();
     assert.equal(await readFile(target, "utf8"), "old");
     assert.deepEqual((await readdir(dir)).sort(), ["badindex.tar", "docker.tar", "keep.tar", "missing.tar"]);
-  } finally {
-    await cleanup();
-  }
+  });
 });
 
 test("'-' writes archives to stdout and reads them (gzip, via a temp spool) from stdin", async () => {
-  const { dir, cleanup } = await tempDir();
-  try {
+  await withTempDir(async (dir) => {
     const { spawnSync } = await import("node:child_process");
     const dist = new URL("..", import.meta.url).pathname;
     const script = join(dir, "io.mjs");
@@ -273,14 +251,11 @@ if (mode === "write") {
       assert.equal(String(r.stdout), String(w.stderr), kind);
     }
     assert.deepEqual(await readdir(dir), ["io.mjs"]);
-  } finally {
-    await cleanup();
-  }
+  });
 });
 
 test("untagged roots pushed into a layout or an oci-archive become unnamed index.json entries", async () => {
-  const { dir, cleanup } = await tempDir();
-  try {
+  await withTempDir(async (dir) => {
     const a = await makeImage({ layers: 1 });
     const b = await makeImage({ layers: 1 });
     const index = makeIndex([{ desc: b.manifestDesc }]);
@@ -304,14 +279,11 @@ test("untagged roots pushed into a layout or an oci-archive become unnamed index
     const os = await openOciArchiveSource(p);
     assert.equal((await os.resolve()).digest, a.manifestDesc.digest);
     await os.close();
-  } finally {
-    await cleanup();
-  }
+  });
 });
 
 test("two processes writing one layout at once both keep their entries (index.json.lock)", async () => {
-  const { dir, cleanup } = await tempDir();
-  try {
+  await withTempDir(async (dir) => {
     const { spawn } = await import("node:child_process");
     const dist = new URL("..", import.meta.url).pathname;
     const script = join(dir, "writer.mjs");
@@ -340,7 +312,5 @@ for (let i = 0; i < 8; i++) {
     const names = idx.manifests.map((m) => m.annotations?.["org.opencontainers.image.ref.name"]).sort();
     assert.equal(names.length, 24);
     assert.deepEqual(names, ["a", "b", "c"].flatMap((x) => Array.from({ length: 8 }, (_, i) => `${x}${i}`)).sort());
-  } finally {
-    await cleanup();
-  }
+  });
 });

@@ -9,7 +9,7 @@ import { TcraneError } from "../src/errors.js";
 import { plainArchive, withLock } from "../src/transports/files.js";
 import { TarIndex, TarWriter } from "../src/transports/tar-index.js";
 import { streamBytes, tarBytes, writeTar } from "./fixtures/archives.js";
-import { tempDir } from "./harness/tools.js";
+import { withTempDir } from "./harness/tools.js";
 
 function code(c: string, re?: RegExp) {
   return (err: unknown) => {
@@ -21,8 +21,7 @@ function code(c: string, re?: RegExp) {
 }
 
 test("tar index: member data offsets are right after pax and GNU long-name headers", async () => {
-  const { dir, cleanup } = await tempDir();
-  try {
+  await withTempDir(async (dir) => {
     const long = `${"d".repeat(120)}/${"f".repeat(130)}.bin`; // a 130-char component ⇒ pax header
     const p = join(dir, "pax.tar");
     await writeTar(p, [
@@ -46,14 +45,11 @@ test("tar index: member data offsets are right after pax and GNU long-name heade
     assert.equal((await streamBytes(gi.open(deep))).toString(), "gnu-long");
     assert.equal((await streamBytes(gi.open("./z.txt"))).toString(), "zz");
     assert.equal(gi.get("x".repeat(110))?.type, "directory");
-  } finally {
-    await cleanup();
-  }
+  });
 });
 
 test("tar index: links are followed inside the archive only; duplicates: last wins", async () => {
-  const { dir, cleanup } = await tempDir();
-  try {
+  await withTempDir(async (dir) => {
     const p = join(dir, "links.tar");
     await writeTar(p, [
       { name: "a/real.txt", data: "first" },
@@ -74,14 +70,11 @@ test("tar index: links are followed inside the archive only; duplicates: last wi
     assert.throws(() => idx.resolve("loop1"), code("CORRUPT_ARCHIVE", /too many levels/));
     assert.throws(() => idx.resolve("adir"), code("MALFORMED", /is a directory/));
     assert.throws(() => idx.resolve("nope"), code("NOT_FOUND", /nope/));
-  } finally {
-    await cleanup();
-  }
+  });
 });
 
 test("tar index: unsafe member paths, truncation, garbage and empty files are CORRUPT_ARCHIVE", async () => {
-  const { dir, cleanup } = await tempDir();
-  try {
+  await withTempDir(async (dir) => {
     const dotdot = join(dir, "dotdot.tar");
     await writeTar(dotdot, [{ name: "../evil", data: "x" }]);
     await assert.rejects(TarIndex.build(dotdot), code("CORRUPT_ARCHIVE", /unsafe member path/));
@@ -103,14 +96,11 @@ test("tar index: unsafe member paths, truncation, garbage and empty files are CO
     await assert.rejects(TarIndex.build(empty), code("CORRUPT_ARCHIVE", /empty file/));
     await assert.rejects(plainArchive(dir), code("MALFORMED", /is a directory/));
     await assert.rejects(plainArchive(join(dir, "missing.tar")), code("NOT_FOUND"));
-  } finally {
-    await cleanup();
-  }
+  });
 });
 
 test("plainArchive: gzip and zstd archives are decompressed once to a temp file; corrupt gzip fails", async () => {
-  const { dir, cleanup } = await tempDir();
-  try {
+  await withTempDir(async (dir) => {
     const plain = await tarBytes([{ name: "hello.txt", data: "hello" }]);
     await writeFile(join(dir, "a.tar.gz"), gzipSync(plain));
     const pf = await plainArchive(join(dir, "a.tar.gz"));
@@ -130,14 +120,11 @@ test("plainArchive: gzip and zstd archives are decompressed once to a temp file;
     bad.fill(0x55, 20, 60);
     await writeFile(join(dir, "bad.tar.gz"), bad);
     await assert.rejects(plainArchive(join(dir, "bad.tar.gz")), code("CORRUPT_ARCHIVE", /bad\.tar\.gz.*corrupt gzip/));
-  } finally {
-    await cleanup();
-  }
+  });
 });
 
 test("TarWriter: serialized concurrent entries, gzip, and abort leaves no file", async () => {
-  const { dir, cleanup } = await tempDir();
-  try {
+  await withTempDir(async (dir) => {
     const target = join(dir, "out.tar.gz");
     const w = new TarWriter(target, { compress: "gzip" });
     const payloads = Array.from({ length: 6 }, (_, i) => Buffer.alloc(70_000 + i, i + 1));
@@ -159,14 +146,11 @@ test("TarWriter: serialized concurrent entries, gzip, and abort leaves no file",
     await w3.abort();
     assert.deepEqual((await readdir(dir)).sort(), ["out.tar.gz"]);
     assert.ok((await readFile(target)).length > 0);
-  } finally {
-    await cleanup();
-  }
+  });
 });
 
 test("withLock: holders run one at a time", async () => {
-  const { dir, cleanup } = await tempDir();
-  try {
+  await withTempDir(async (dir) => {
     let inside = 0;
     let max = 0;
     await Promise.all(
@@ -181,7 +165,5 @@ test("withLock: holders run one at a time", async () => {
     );
     assert.equal(max, 1);
     assert.deepEqual(await readdir(dir), []);
-  } finally {
-    await cleanup();
-  }
+  });
 });

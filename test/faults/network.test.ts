@@ -6,54 +6,36 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { existsSync, mkdirSync } from "node:fs";
-import { startDistribution, type Distribution } from "../harness/distribution.js";
-import { startFaultProxy, type FaultProxy, type Recorded } from "../harness/fault-proxy.js";
-import { freePort, tempDir } from "../harness/tools.js";
+import { existsSync } from "node:fs";
+import type { Distribution } from "../harness/distribution.js";
+import type { FaultProxy, Recorded } from "../harness/fault-proxy.js";
+import { freePort } from "../harness/tools.js";
 import { RegistryClient } from "../../src/registry/client.js";
 import { copy } from "../../src/transfer/ops.js";
 import { readFile } from "node:fs/promises";
-import { CANARY_PASSWORD, CANARY_USER, CaseTable, assertNoTemp, assertOnly, assertTmpClean, cli, cliEnv, failsWith, listTree, ok, waitFor, type CliEnv } from "./lib/cases.js";
-import { faultImage, seed, tagState, writeLayout, type FaultImage } from "./lib/images.js";
-import { startTapProxy, type TapProxy } from "./lib/tap-proxy.js";
+import { CANARY_PASSWORD, CANARY_USER, CaseTable, assertNoTemp, assertOnly, assertTmpClean, cli, failsWith, listTree, ok, waitFor, type CliEnv } from "./lib/cases.js";
+import { faultImage, tagState, writeLayout, type FaultImage } from "./lib/images.js";
+import { endSuite, outDirs, startProxiedRegistry, type FaultWork } from "./lib/suite.js";
+import type { TapProxy } from "./lib/tap-proxy.js";
 
 const table = new CaseTable("network faults");
-const AUTH = "Basic " + Buffer.from(`${CANARY_USER}:${CANARY_PASSWORD}`).toString("base64");
 let reg: Distribution;
 let fp: FaultProxy;
 let tap: TapProxy;
-let work: { dir: string; cleanup: () => Promise<void> };
+let work: FaultWork;
 let env: CliEnv;
 let img: FaultImage;
-let n = 0;
 const big = () => img.layers[0]!.desc;
 const small = () => img.layers[1]!.desc;
 const src = () => `${reg.host}/src/app:1`;
 
 before(async () => {
-  reg = await startDistribution({ mode: "basic", users: { [CANARY_USER]: CANARY_PASSWORD } });
-  fp = await startFaultProxy({ upstream: reg.url, upstreamAuth: AUTH });
-  tap = await startTapProxy(reg.url);
-  work = await tempDir("tcrane-faults-net-");
-  const cred: [string, string] = [CANARY_USER, CANARY_PASSWORD];
-  env = await cliEnv(work.dir, { [reg.host]: cred, [fp.host]: cred, [tap.host]: cred });
-  img = await faultImage([3 * 1024 * 1024, 200 * 1024]);
-  await seed(reg.host, "src/app", "1", img);
+  ({ reg, fp, tap, work, env, img } = await startProxiedRegistry("tcrane-faults-net-", [3 * 1024 * 1024, 200 * 1024]));
 });
-after(async () => {
-  table.print();
-  await fp?.stop();
-  await tap?.stop();
-  await reg?.stop();
-  await work?.cleanup();
-});
+after(() => endSuite(table, work, fp, tap, reg));
 
 /** A fresh (existing, empty) output directory under the work dir. */
-function outDir(): string {
-  const d = join(work.dir, `out-${++n}`);
-  mkdirSync(d);
-  return d;
-}
+const outDir = outDirs(() => work);
 const manifestTag = (r: { method: string; url: string }) => (r.method === "GET" || r.method === "HEAD") && r.url.endsWith("/manifests/1");
 const blobGet = (digest: string) => (r: Recorded | { method: string; url: string }) => r.method === "GET" && r.url.includes(`/blobs/${digest}`);
 

@@ -9,12 +9,12 @@ import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { request } from "undici";
 import { startDistribution, type Distribution } from "../harness/distribution.js";
-import { startFaultProxy, type FaultProxy, type Recorded } from "../harness/fault-proxy.js";
+import type { FaultProxy, Recorded } from "../harness/fault-proxy.js";
 import { startTokenServer, type TokenServer } from "../harness/token-server.js";
-import { tempDir } from "../harness/tools.js";
 import { readFile } from "node:fs/promises";
 import { CANARY_PASSWORD, CANARY_USER, CaseTable, addSecret, assertNoTemp, assertOnly, assertTmpClean, cli, cliEnv, failsWith, leakedIn, listTree, ok, type CliEnv } from "./lib/cases.js";
 import { faultImage, seed, tagState, type FaultImage } from "./lib/images.js";
+import { endSuite, outDirs, startProxiedRegistry, type FaultWork } from "./lib/suite.js";
 import { startTapProxy, type TapProxy } from "./lib/tap-proxy.js";
 
 const table = new CaseTable("protocol faults");
@@ -22,35 +22,17 @@ const AUTH = "Basic " + Buffer.from(`${CANARY_USER}:${CANARY_PASSWORD}`).toStrin
 let reg: Distribution;
 let fp: FaultProxy;
 let tap: TapProxy;
-let work: { dir: string; cleanup: () => Promise<void> };
+let work: FaultWork;
 let env: CliEnv;
 let img: FaultImage;
-let n = 0;
 const big = () => img.layers[0]!.desc;
 
 before(async () => {
-  reg = await startDistribution({ mode: "basic", users: { [CANARY_USER]: CANARY_PASSWORD } });
-  fp = await startFaultProxy({ upstream: reg.url, upstreamAuth: AUTH });
-  tap = await startTapProxy(reg.url);
-  work = await tempDir("tcrane-faults-proto-");
-  const cred: [string, string] = [CANARY_USER, CANARY_PASSWORD];
-  env = await cliEnv(work.dir, { [reg.host]: cred, [fp.host]: cred, [tap.host]: cred });
-  img = await faultImage([512 * 1024, 64 * 1024]);
-  await seed(reg.host, "src/app", "1", img);
+  ({ reg, fp, tap, work, env, img } = await startProxiedRegistry("tcrane-faults-proto-", [512 * 1024, 64 * 1024]));
 });
-after(async () => {
-  table.print();
-  await fp?.stop();
-  await tap?.stop();
-  await reg?.stop();
-  await work?.cleanup();
-});
+after(() => endSuite(table, work, fp, tap, reg));
 
-function outDir(): string {
-  const d = join(work.dir, `out-${++n}`);
-  mkdirSync(d);
-  return d;
-}
+const outDir = outDirs(() => work);
 const blobGet = (digest: string) => (r: { method: string; url: string }) => r.method === "GET" && r.url.includes(`/blobs/${digest}`);
 
 /** Pull from `host` into a fresh directory and expect a failure; the directory stays empty. */

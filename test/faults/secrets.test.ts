@@ -7,7 +7,6 @@
  */
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdirSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { request } from "undici";
@@ -17,6 +16,7 @@ import { startTokenServer, type TokenServer } from "../harness/token-server.js";
 import { tempDir } from "../harness/tools.js";
 import { CANARY_PASSWORD, CANARY_USER, CaseTable, addSecret, assertTmpClean, cli, cliEnv, failsWith, knownSecrets, leakedIn, listTree, ok, type CliEnv } from "./lib/cases.js";
 import { faultImage, type FaultImage } from "./lib/images.js";
+import { endSuite, outDirs, type FaultWork } from "./lib/suite.js";
 import { startTapProxy, type TapProxy } from "./lib/tap-proxy.js";
 import { RegistryClient } from "../../src/registry/client.js";
 import { Readable } from "node:stream";
@@ -27,11 +27,10 @@ let ts: TokenServer;
 let tsTap: TapProxy;
 let reg: Distribution;
 let fp: FaultProxy;
-let work: { dir: string; cleanup: () => Promise<void> };
+let work: FaultWork;
 let env: CliEnv;
 let img: FaultImage;
 let tokens = 0;
-let n = 0;
 
 before(async () => {
   addSecret(WRONG);
@@ -72,20 +71,9 @@ before(async () => {
     await c.close();
   }
 });
-after(async () => {
-  table.print();
-  await fp?.stop();
-  await reg?.stop();
-  await tsTap?.stop();
-  await ts?.stop();
-  await work?.cleanup();
-});
+after(() => endSuite(table, work, fp, reg, tsTap, ts));
 
-function outDir(): string {
-  const d = join(work.dir, `out-${++n}`);
-  mkdirSync(d);
-  return d;
-}
+const outDir = outDirs(() => work);
 
 test("a verbose copy with blobs redirected to another host: nothing leaks anywhere", async () => {
   await table.case("copy -v, blob GETs redirected to a second host", "exit 0; verbose log clean; no Authorization/secret at the other host", async () => {

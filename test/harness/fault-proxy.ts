@@ -58,20 +58,45 @@ export interface FaultProxy {
   stop(): Promise<void>;
 }
 
-function listen(server: Server): Promise<number> {
+/** Listen on a free port of 127.0.0.1; resolves with the port. */
+export function listen(server: Server): Promise<number> {
   return new Promise((resolve, reject) => {
     server.once("error", reject);
     server.listen(0, "127.0.0.1", () => resolve((server.address() as AddressInfo).port));
   });
 }
 
-function trackSockets(server: Server): Set<Socket> {
+/** The open sockets of `server` (to destroy them on stop). */
+export function trackSockets(server: Server): Set<Socket> {
   const sockets = new Set<Socket>();
   server.on("connection", (s) => {
     sockets.add(s);
     s.on("close", () => sockets.delete(s));
   });
   return sockets;
+}
+
+/**
+ * What every proxy handle shares: its address on 127.0.0.1, `add` and `clear` over its rules
+ * (`clear` empties the logs too), and `stop` (destroy the open sockets, then close the servers).
+ */
+export function proxyHandle<R>(port: number, rules: R[], logs: unknown[][], servers: Server[], sockets: Set<Socket>[]) {
+  return {
+    host: `127.0.0.1:${port}`,
+    url: `http://127.0.0.1:${port}`,
+    add(rule: R): R {
+      rules.push(rule);
+      return rule;
+    },
+    clear(): void {
+      rules.length = 0;
+      for (const l of logs) l.length = 0;
+    },
+    async stop(): Promise<void> {
+      for (const s of sockets.flatMap((set) => [...set])) s.destroy();
+      await Promise.all(servers.map((server) => new Promise((r) => server.close(r))));
+    },
+  };
 }
 
 /**
@@ -211,24 +236,5 @@ export async function startFaultProxy(opts: { upstream: string; upstreamAuth?: s
   const port = await listen(server);
   const port2 = await listen(secondServer);
   const second = { host: `127.0.0.1:${port2}`, url: `http://127.0.0.1:${port2}`, log: secondLog };
-  return {
-    host: `127.0.0.1:${port}`,
-    url: `http://127.0.0.1:${port}`,
-    log,
-    rules,
-    second,
-    add(rule) {
-      rules.push(rule);
-      return rule;
-    },
-    clear() {
-      rules.length = 0;
-      log.length = 0;
-      secondLog.length = 0;
-    },
-    async stop() {
-      for (const s of [...sockets, ...secondSockets]) s.destroy();
-      await Promise.all([new Promise((r) => server.close(r)), new Promise((r) => secondServer.close(r))]);
-    },
-  };
+  return { ...proxyHandle(port, rules, [log, secondLog], [server, secondServer], [sockets, secondSockets]), log, rules, second };
 }

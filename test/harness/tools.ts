@@ -27,6 +27,16 @@ export async function tempDir(prefix = "tcrane-test-"): Promise<{ dir: string; c
   return { dir, cleanup: () => rm(dir, { recursive: true, force: true }) };
 }
 
+/** Run fn with a fresh temp directory; the directory is removed afterwards, whether fn succeeds or throws. */
+export async function withTempDir<T>(fn: (dir: string) => Promise<T>, prefix?: string): Promise<T> {
+  const { dir, cleanup } = await tempDir(prefix);
+  try {
+    return await fn(dir);
+  } finally {
+    await cleanup();
+  }
+}
+
 /** Throw a clear error when a binary the integration tests need is missing. */
 export function requireBinary(name: string): string {
   const r = spawnSync("sh", ["-c", `command -v ${name}`], { encoding: "utf8" });

@@ -5,7 +5,7 @@
  * registry mid-upload). Every request is logged with its headers.
  */
 import { createServer, request as httpRequest, type IncomingHttpHeaders, type IncomingMessage, type Server } from "node:http";
-import type { AddressInfo, Socket } from "node:net";
+import { listen, proxyHandle, trackSockets } from "../../harness/fault-proxy.js";
 
 /** A request as the tap saw it. */
 export interface TapRecord {
@@ -67,7 +67,6 @@ export async function startTapProxy(upstream: string): Promise<TapProxy> {
   const up = new URL(upstream);
   const log: TapRecord[] = [];
   const rules: TapRule[] = [];
-  const sockets = new Set<Socket>();
   const server: Server = createServer((req, res) => {
     const rec: TapRecord = { method: req.method ?? "", url: req.url ?? "", headers: req.headers, sent: 0 };
     log.push(rec);
@@ -117,29 +116,7 @@ export async function startTapProxy(upstream: string): Promise<TapProxy> {
     });
     req.pipe(ureq);
   });
-  server.on("connection", (s) => {
-    sockets.add(s);
-    s.on("close", () => sockets.delete(s));
-  });
-  const port = await new Promise<number>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => resolve((server.address() as AddressInfo).port));
-  });
-  return {
-    host: `127.0.0.1:${port}`,
-    url: `http://127.0.0.1:${port}`,
-    log,
-    add(rule) {
-      rules.push(rule);
-      return rule;
-    },
-    clear() {
-      rules.length = 0;
-      log.length = 0;
-    },
-    async stop() {
-      for (const s of sockets) s.destroy();
-      await new Promise((r) => server.close(r));
-    },
-  };
+  const sockets = trackSockets(server);
+  const port = await listen(server);
+  return { ...proxyHandle(port, rules, [log], [server], [sockets]), log };
 }
