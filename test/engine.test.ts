@@ -71,6 +71,9 @@ test("engine: bounded concurrency: jobs large blobs, SMALL_PER_JOB × jobs small
   // 3 layers, plus the config (a small blob, under the other limit)
   assert.ok(src.maxInFlight <= 4, `large: max in flight ${src.maxInFlight}`);
   assert.ok(src.maxInFlight >= 2, `large: expected parallelism, saw ${src.maxInFlight}`);
+  src.maxInFlight = 0;
+  await copyImage(src, "big", new MemoryStore("dst1"), { jobs: 1 });
+  assert.equal(src.maxInFlight, 1, "-j 1: one blob at a time, config and layers alike");
 
   const small = buildImage(src, { layers: 30 });
   src.tags.set("small", small.manifest);

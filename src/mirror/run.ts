@@ -20,7 +20,7 @@ import type { Descriptor, ImageIndex } from "../image/types.js";
 import { withDigest, withTag, type Reference } from "../reference/index.js";
 import type { RegistryClient } from "../registry/client.js";
 import { referrersTag } from "../registry/referrers.js";
-import { copyDescriptor, DEFAULT_JOBS, smallSlots, readManifest } from "../transfer/engine.js";
+import { copyDescriptor, DEFAULT_JOBS, smallBlobLimit, readManifest } from "../transfer/engine.js";
 import type { EventListener } from "../transfer/events.js";
 import { OverlaySource } from "../transports/overlay.js";
 import { RegistryTarget } from "../transports/registry.js";
@@ -108,7 +108,7 @@ export async function mirror(client: RegistryClient, spec: MirrorSpec, opts: Mir
   const shared: Shared = { claims: new Map(), images: new Map() };
   const jobs = Math.max(1, opts.jobs ?? spec.defaults.jobs ?? DEFAULT_JOBS);
   const blobLimit = pLimit(jobs);
-  const smallLimit = pLimit(smallSlots(jobs));
+  const smallLimit = smallBlobLimit(jobs, blobLimit);
   const imageLimit = pLimit(Math.max(1, opts.imageJobs ?? spec.defaults.imageJobs ?? DEFAULT_IMAGE_JOBS));
   const images: ImageOutcome[] = [];
   let firstError: TcraneError | undefined;

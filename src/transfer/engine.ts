@@ -35,8 +35,13 @@ export const SMALL_BLOB_BYTES = 1 << 20;
 /** Small blobs in flight per job (so -j 4 moves up to 4 large and 16 small blobs at once). */
 export const SMALL_PER_JOB = 4;
 
-/** Slots for small blobs at `jobs` blobs in flight: SMALL_PER_JOB each, but -j 1 stays one at a time. */
-export const smallSlots = (jobs: number): number => (jobs <= 1 ? 1 : jobs * SMALL_PER_JOB);
+/**
+ * The limiter of small blobs beside `limit` (the `jobs` one): SMALL_PER_JOB slots a job, except at
+ * -j 1, which stays one blob at a time (the same limiter).
+ */
+export function smallBlobLimit(jobs: number, limit: ReturnType<typeof pLimit>): ReturnType<typeof pLimit> {
+  return jobs <= 1 ? limit : pLimit(jobs * SMALL_PER_JOB);
+}
 
 /** Mount requests in flight at once (they move no data; the connection pool bounds them too). */
 const MOUNTS_IN_FLIGHT = 16;
@@ -61,7 +66,7 @@ export interface CopyOptions {
   onEvent?: EventListener;
   /** A shared limiter (for mirroring many images under one blob budget). */
   limit?: ReturnType<typeof pLimit>;
-  /** A shared limiter for small blobs (SMALL_BLOB_BYTES), with `limit`. */
+  /** A shared limiter for small blobs (SMALL_BLOB_BYTES; see smallBlobLimit). With `limit` alone, small blobs share `limit`. */
   smallLimit?: ReturnType<typeof pLimit>;
   /** Directory for temporary files (gzip of uncompressed layers). */
   tmpDir?: string;
@@ -151,7 +156,8 @@ export async function copyDescriptor(source: Source, root: Descriptor, sink: Sin
   const emit = (e: TransferEvent) => opts.onEvent?.(e);
   const jobs = Math.max(1, opts.jobs ?? DEFAULT_JOBS);
   const limit = opts.limit ?? pLimit(jobs);
-  const smallLimit = opts.smallLimit ?? pLimit(smallSlots(jobs));
+  // A caller's shared `limit` alone bounds every blob; otherwise small blobs get their own slots.
+  const smallLimit = opts.smallLimit ?? (opts.limit ? limit : smallBlobLimit(jobs, limit));
   /** The limiter a plain blob copy waits on. */
   const slot = (desc: Descriptor) => (desc.size <= SMALL_BLOB_BYTES ? smallLimit : limit);
   const mountLimit = pLimit(MOUNTS_IN_FLIGHT);
