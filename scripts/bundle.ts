@@ -71,7 +71,7 @@ export const lazyUnicode: Plugin = {
 };
 
 /**
- * undici's HTTP/2 client loads node:http2 (and with it the fetch body code) when undici is loaded:
+ * undici's HTTP/2 client loads node:http2 as soon as undici is loaded:
  * ~5 ms of every CLI start. tcrane never sets `allowH2`, so no connection negotiates h2 and this
  * module is never called; in the bundle it is a stub that says so if that ever changes.
  */
