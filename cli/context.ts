@@ -70,8 +70,13 @@ export async function withContext<T>(args: GlobalArgs, fn: (ctx: CommandContext)
   } finally {
     // after a failure, never let a connection that is still open hold the error line back
     const closing = ctx.close();
-    if (failed) await Promise.race([closing.catch(() => undefined), new Promise((r) => setTimeout(r, 2000).unref())]);
-    else await closing;
+    if (failed) {
+      // The timer is referenced: were the close to hang with nothing else pending, an unreferenced
+      // one would let the process end with status 0 before the error is reported.
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([closing.catch(() => undefined), new Promise((r) => (timer = setTimeout(r, 2000)))]);
+      clearTimeout(timer);
+    } else await closing;
   }
 }
 

@@ -232,3 +232,29 @@ test("a certificate the client rejects proves TLS: no plain-http fallback, the c
     await cleanup();
   }
 });
+
+test("a blob stream destroyed before it was read frees its response: the client still closes", async () => {
+  // 1 MiB answered in full but never read: the connection stays busy until the body is freed.
+  const blob = Buffer.alloc(1 << 20, 7);
+  const server = createServer((req, res) => {
+    if (req.url === "/v2/") {
+      res.writeHead(200, { "content-type": "application/json" });
+      res.end("{}");
+      return;
+    }
+    res.writeHead(200, { "content-type": "application/octet-stream", "content-length": String(blob.length) });
+    res.end(blob);
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  const host = `127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const c = new RegistryClient({ retries: 0 });
+  try {
+    const s = await c.fetchBlob({ registry: host, repository: "r" }, { digest: `sha256:${"0".repeat(64)}`, size: blob.length }, { verify: false });
+    s.destroy();
+    const closed = await Promise.race([c.close().then(() => "closed"), new Promise((r) => setTimeout(() => r("still open after 3 s"), 3000))]);
+    assert.equal(closed, "closed");
+  } finally {
+    server.closeAllConnections();
+    await new Promise((r) => server.close(r));
+  }
+});

@@ -136,6 +136,9 @@ export async function fetchBlob(
     }
   }
   const body = Readable.from(chunks(), { objectMode: false, highWaterMark: 1 << 20 });
+  // Destroyed before anyone read it, the generator never started and its finally never runs: free
+  // the response all the same, or its connection stays busy and closing the client never ends.
+  body.once("close", () => discard(first.body));
   if (opts.verify === false) return body; // the caller verifies (the transfer engine does)
   const v = verifier(desc, what);
   pipeline(body, v, () => undefined);
