@@ -261,15 +261,27 @@ export async function copyDescriptor(source: Source, root: Descriptor, sink: Sin
     }
     if (tryMount && (await mount(from, desc))) return;
     emit({ type: "blob-start", digest: desc.digest, size: desc.size, mediaType: desc.mediaType });
+    // The sink gets the verifier at once and the source's bytes are piped into it when they come:
+    // a registry opens its upload session (POST) while the source answers (GET), one round trip
+    // less per blob. A failed fetch fails the verifier, so the sink's push fails with its error.
     const open = async () => {
-      const raw = await from.fetch(desc, { signal, verify: false });
       const v = verifier(desc, `${from.description}@${desc.digest}`, progress(desc));
-      raw.on("error", (e) => v.destroy(e));
-      v.on("close", () => raw.destroy()); // a consumer that stops early frees the source (its response) too
-      // A sink may start reading later (a registry POSTs first) or never: readers get the error
-      // through their own listeners; without this one, an error before anyone reads kills the process.
+      // A sink may start reading later or never: readers get the error through their own
+      // listeners; without this one, an error before anyone reads kills the process.
       v.on("error", () => undefined);
-      return raw.pipe(v);
+      from.fetch(desc, { signal, verify: false }).then(
+        (raw) => {
+          if (v.destroyed) {
+            raw.destroy(); // the sink gave up meanwhile
+            return;
+          }
+          raw.on("error", (e) => v.destroy(e));
+          v.on("close", () => raw.destroy()); // a consumer that stops early frees the source (its response) too
+          raw.pipe(v);
+        },
+        (e: unknown) => v.destroy(e instanceof Error ? e : new Error(String(e))),
+      );
+      return v;
     };
     const first = await open();
     try {
