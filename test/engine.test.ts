@@ -7,6 +7,7 @@ import type { TransferEvent } from "../src/transfer/events.js";
 import { digestOf } from "../src/image/digest.js";
 import { TcraneError } from "../src/errors.js";
 import { MemoryStore, buildImage, buildIndex } from "./helpers/memory.js";
+import { isManifest } from "../src/image/mediatypes.js";
 
 const amd64 = { os: "linux", architecture: "amd64" };
 const arm64 = { os: "linux", architecture: "arm64", variant: "v8" };
@@ -151,4 +152,28 @@ test("engine: a manifest PUT refused with MANIFEST_BLOB_UNKNOWN re-checks its ch
   await copyImage(src, undefined, dst, { tags: ["latest"] });
   assert.ok(dst.blobs.has(lying));
   assert.equal(dst.tags.get("latest")!.digest, img.manifest.digest);
+});
+
+test("engine: the sink's push starts while the source is still answering (one round trip less per blob)", async () => {
+  const src = new MemoryStore("src");
+  const img = buildImage(src, { layers: 3 });
+  src.tags.set("latest", img.manifest);
+  src.delay = 50;
+  let answered = 0;
+  const fetch = src.fetch.bind(src);
+  src.fetch = async (d) => {
+    const s = await fetch(d);
+    if (!isManifest(d.mediaType)) answered++;
+    return s;
+  };
+  const dst = new MemoryStore("dst");
+  const push = dst.push.bind(dst);
+  let early = 0;
+  dst.push = async (d, stream, o) => {
+    if (!isManifest(d.mediaType) && answered === 0) early++;
+    return push(d, stream, o);
+  };
+  await copyImage(src, undefined, dst, { tags: ["latest"] });
+  assert.ok(early >= 1, "no blob push started before a source answer");
+  assert.ok(dst.blobs.has(img.layers[2]!.digest), "and the bytes arrived in full");
 });
