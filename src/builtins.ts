@@ -7,8 +7,12 @@ import { createRequire } from "node:module";
 
 const require = createRequire(import.meta.url);
 
-/** node:zlib (cached by require after the first call). */
-export const zlib = (): typeof import("node:zlib") => require("node:zlib") as typeof import("node:zlib");
+let zlibModule: typeof import("node:zlib") | undefined;
+let childProcessModule: typeof import("node:child_process") | undefined;
 
-/** node:child_process (cached by require after the first call). */
-export const childProcess = (): typeof import("node:child_process") => require("node:child_process") as typeof import("node:child_process");
+/** node:zlib (loaded by the first call; the gzip path calls this per chunk). */
+export const zlib = (): typeof import("node:zlib") => (zlibModule ??= require("node:zlib") as typeof import("node:zlib"));
+
+/** node:child_process (loaded by the first call). */
+export const childProcess = (): typeof import("node:child_process") =>
+  (childProcessModule ??= require("node:child_process") as typeof import("node:child_process"));
