@@ -16,6 +16,7 @@ import { BUNDLE_FILE } from "./bundle.js";
 const dir = await mkdtemp(join(tmpdir(), "tcrane-code-cache-"));
 const reg = await startRegistry();
 const stdout = process.stdout.write;
+let bytes: number;
 try {
   const content = join(dir, "content");
   await mkdir(content);
@@ -34,12 +35,11 @@ try {
     const code = await b.main([...args, "--progress", "none"]);
     if (code !== 0) throw new Error(`tcrane ${args.join(" ")} exited with ${code}`);
   }
-  process.stdout.write = stdout;
-  const n = writeCodeCache(b, BUNDLE_FILE);
-  console.log(`code cache: ${(n / 1024).toFixed(0)} KiB for ${BUNDLE_FILE}`);
+  bytes = writeCodeCache(b, BUNDLE_FILE);
 } finally {
   process.stdout.write = stdout;
   await reg.close();
   await rm(dir, { recursive: true, force: true });
 }
+console.log(`code cache: ${(bytes / 1024).toFixed(0)} KiB for ${BUNDLE_FILE}`);
 process.exit(0);
