@@ -23,14 +23,16 @@ import vm from "node:vm";
  *   finished blobs (socket and file reads) are freed by frequent cheap scavenges instead of piling up
  *   between rare ones (peak RSS of a 1 GiB copy 5–15 MiB lower, no slower). Set before the bundle
  *   loads; set later it loses most of the gain.
- * - `--wasm-tiering-budget=1000000000`: undici parses HTTP with llhttp compiled to WebAssembly. V8
- *   compiles it with its baseline compiler, then, once the parser is hot (a few dozen responses),
- *   again with TurboFan on a background thread: ~80 ms of CPU, and the process cannot exit until
- *   that compile is done (a mount copy took 0.24 s instead of 0.17 s). Parsing is per response
- *   (bodies pass by length), so the faster code never pays for its compile in a CLI run; with this
- *   budget only runs of ~10^4 responses or more tier up.
+ * - `--liftoff-only`: undici parses HTTP with llhttp compiled to WebAssembly. V8 compiles it with
+ *   its baseline compiler (Liftoff) and, once the parser is hot, again with TurboFan on a background
+ *   thread. That compile costs ~80 ms of CPU, the process cannot exit before it ends, and its zone
+ *   memory (~25–35 MiB of malloc) was the largest single part of tcrane's peak RSS: a small copy
+ *   peaked at 108 MiB with it and 84 MiB without, a 1 GiB copy at 127 and 98 MiB. Parsing is per
+ *   response (bodies pass by length), so the faster code never paid for its compile: CPU time is the
+ *   same or lower without it. (`--wasm-tiering-budget` only postponed the compile: small copies of
+ *   ~800 responses still triggered it.)
  */
-export const CLI_V8_FLAGS = ["--semi-space-growth-factor=1", "--wasm-tiering-budget=1000000000"];
+export const CLI_V8_FLAGS = ["--semi-space-growth-factor=1", "--liftoff-only"];
 
 for (const f of CLI_V8_FLAGS) v8.setFlagsFromString(f);
 

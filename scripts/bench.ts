@@ -177,7 +177,9 @@ function table(rows: Summary[]): string {
   const huge = rows.find((r) => r.id === "huge-reg-reg")?.tcraneRssMiB;
   if (big && huge) {
     const d = (huge - big) / big;
-    lines.push(`1 GiB-layer image vs 8 × 128 MiB image, registry → registry: ${huge.toFixed(0)} vs ${big.toFixed(0)} MiB (${(d * 100).toFixed(1)} %, target within 10 %): ${Math.abs(d) <= 0.1 ? "met" : "**missed**"}.`);
+    // The check is that memory does not grow with layer size: the one-layer image may need less
+    // (one blob in flight instead of -j of them), never more than 10 % above.
+    lines.push(`1 GiB-layer image vs 8 × 128 MiB image, registry → registry: ${huge.toFixed(0)} vs ${big.toFixed(0)} MiB (${d >= 0 ? "+" : ""}${(d * 100).toFixed(1)} %, target at most 10 % above): ${d <= 0.1 ? "met" : "**missed**"}.`);
   }
   return lines.join("\n");
 }

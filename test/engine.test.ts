@@ -2,7 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { gunzipSync } from "node:zlib";
-import { copyImage, SMALL_BLOB_BYTES, SMALL_PER_JOB } from "../src/transfer/engine.js";
+import { COMPRESS_IN_FLIGHT, copyImage, SMALL_BLOB_BYTES, SMALL_PER_JOB } from "../src/transfer/engine.js";
 import type { TransferEvent } from "../src/transfer/events.js";
 import { digestOf } from "../src/image/digest.js";
 import { TcraneError } from "../src/errors.js";
@@ -84,6 +84,22 @@ test("engine: bounded concurrency: jobs large blobs, SMALL_PER_JOB × jobs small
   assert.ok(src.maxInFlight > 3, `small: expected more than 3 in flight, saw ${src.maxInFlight}`);
   src.maxInFlight = 0;
   await copyImage(src, "small", new MemoryStore("dst3"), { jobs: 1 });
+  assert.equal(src.maxInFlight, 1, "-j 1: one blob at a time");
+});
+
+test("engine: at most COMPRESS_IN_FLIGHT large layers are gzip-compressed at once, whatever -j", async () => {
+  const src = new MemoryStore("src");
+  const img = buildImage(src, { layers: 6, size: SMALL_BLOB_BYTES + 4096, uncompressed: true, docker: true });
+  src.tags.set("latest", img.manifest);
+  src.delay = 20;
+  const dst = new MemoryStore("dst", { compressedLayers: true });
+  const r = await copyImage(src, undefined, dst, { tags: ["latest"], jobs: 4 });
+  assert.equal(r.blobs.copied, 7);
+  // the layers being compressed, plus the config (a small blob, not compressed)
+  assert.ok(src.maxInFlight <= COMPRESS_IN_FLIGHT + 1, `max in flight ${src.maxInFlight}`);
+  assert.ok(src.maxInFlight >= COMPRESS_IN_FLIGHT, `expected ${COMPRESS_IN_FLIGHT} compressions at once, saw ${src.maxInFlight}`);
+  src.maxInFlight = 0;
+  await copyImage(src, undefined, new MemoryStore("dst1", { compressedLayers: true }), { tags: ["latest"], jobs: 1 });
   assert.equal(src.maxInFlight, 1, "-j 1: one blob at a time");
 });
 

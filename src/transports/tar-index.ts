@@ -245,7 +245,11 @@ export class TarIndex {
   open(nameOrEntry: string | TarEntry): Readable {
     const e = typeof nameOrEntry === "string" ? this.resolve(nameOrEntry) : nameOrEntry;
     if (e.size === 0) return emptyStream();
-    return createReadStream(this.path, { start: e.offset, end: e.offset + e.size - 1, highWaterMark: 1 << 20 });
+    // 512 KiB reads: every read is a new buffer, alive until the garbage collector finds it, and
+    // archive members are often gzipped on the fly with several at once. The 8 × 128 MiB uncompressed
+    // docker-archive pushed to a registry peaked at 108–113 MiB RSS with 512 KiB reads and 112–121 MiB
+    // with 1 MiB, in the same time; 256 KiB reads cost ~8 % more CPU (one thread-pool trip per read).
+    return createReadStream(this.path, { start: e.offset, end: e.offset + e.size - 1, highWaterMark: 512 << 10 });
   }
 
   /** The first `n` bytes of a member (for sniffing). */
