@@ -109,18 +109,50 @@ test("oci layout: two sinks committing into one layout at once keep both entries
 
 test("oci layout sink: abort forgets tags; a wrong size fails and leaves no temp file", async () => {
   await withTempDir(async (dir) => {
+    const kept = await makeImage({ layers: 1 });
+    const s0 = await createOciLayoutSink(dir);
+    await pushImage(s0, kept, "kept");
+    await s0.commit();
     const img = await makeImage({ layers: 1 });
     const s = await createOciLayoutSink(dir);
     await pushImage(s, img, "gone");
     await s.abort();
     const idx = JSON.parse(await readFile(join(dir, "index.json"), "utf8")) as ImageIndex;
-    assert.deepEqual(idx.manifests, []);
+    assert.deepEqual(idx.manifests.map((m) => m.annotations?.["org.opencontainers.image.ref.name"]), ["kept"]);
     const s2 = await createOciLayoutSink(dir);
     const { Readable } = await import("node:stream");
     const bad = { ...img.layerDescs[0]!, digest: `sha256:${"0".repeat(64)}`, size: 5 };
     await assert.rejects(s2.push(bad, Readable.from([Buffer.from("toolong")])), code("SIZE_MISMATCH"));
     assert.ok((await readdir(join(dir, "blobs", "sha256"))).every((n) => /^[a-f0-9]{64}$/.test(n)));
     assert.equal(await s2.exists(bad), false);
+  });
+});
+
+test("oci layout sink: abort removes a layout it created (and its directory), never one in use", async () => {
+  await withTempDir(async (tmp) => {
+    const img = await makeImage({ layers: 2 });
+    // a new directory (and its new parent): gone after the abort
+    const fresh = join(tmp, "new", "layout");
+    const s = await createOciLayoutSink(fresh);
+    await pushImage(s, img, "x");
+    await s.abort();
+    assert.equal((await readdir(tmp)).includes("new"), false);
+    // an existing empty directory: stays, empty
+    const empty = join(tmp, "empty");
+    await (await import("node:fs/promises")).mkdir(empty);
+    const s1 = await createOciLayoutSink(empty);
+    await pushImage(s1, img, "x");
+    await s1.abort();
+    assert.deepEqual(await readdir(empty), []);
+    // another sink stored a blob meanwhile: the layout stays, with that blob
+    const shared = join(tmp, "shared");
+    const creator = await createOciLayoutSink(shared);
+    const other = await createOciLayoutSink(shared);
+    await pushBytes(other, img.layerDescs[0]!, img.layerBlobs[0]!);
+    await pushImage(creator, img, "x");
+    await creator.abort();
+    assert.equal(await other.exists(img.layerDescs[0]!), true);
+    assert.deepEqual((await readdir(shared)).sort(), ["blobs", "index.json", "oci-layout"]);
   });
 });
 

@@ -194,6 +194,15 @@ export async function withLock<T>(lockPath: string, fn: () => Promise<T>, opts: 
   }
 }
 
+/**
+ * Bytes per read when a blob is streamed out of a file (a layout's blob, an archive's member). Every
+ * read is a new buffer that stays allocated until the garbage collector finds it, and several blobs
+ * stream at once: with 512 KiB instead of 1 MiB the 8 × 128 MiB uncompressed docker-archive pushed
+ * to a registry peaked at 108–113 MiB RSS instead of 112–121, the OCI dir at 108–116 instead of
+ * 113–118, in the same time. 256 KiB cost ~8 % more CPU (a thread-pool trip per read).
+ */
+export const FILE_READ_BYTES = 512 << 10;
+
 /** An empty readable stream. */
 export function emptyStream(): Readable {
   return Readable.from([]);

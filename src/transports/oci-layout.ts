@@ -9,8 +9,8 @@
  * writing one layout at once both keep their entries.
  */
 import { createReadStream, createWriteStream } from "node:fs";
-import { mkdir, rename, rm, stat } from "node:fs/promises";
-import { join } from "node:path";
+import { mkdir, readdir, rename, rm, rmdir, stat } from "node:fs/promises";
+import { dirname, join, resolve } from "node:path";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { TcraneError, toTcraneError } from "../errors.js";
@@ -18,7 +18,7 @@ import { digestOf, isDigest, parseDigest } from "../image/digest.js";
 import { OCI_INDEX, isIndex, isManifest } from "../image/mediatypes.js";
 import type { Descriptor, ImageIndex } from "../image/types.js";
 import { parseReference } from "../reference/index.js";
-import { atomicWriteFile, parseJson, readAll, withLock, tempPathBeside } from "./files.js";
+import { FILE_READ_BYTES, atomicWriteFile, parseJson, readAll, withLock, tempPathBeside } from "./files.js";
 import type { CallOptions, Committer, Lister, Sink, Source } from "./types.js";
 
 /** The annotation naming an index.json entry. */
@@ -196,7 +196,7 @@ export class DirStore implements LayoutStore {
       }
       throw toTcraneError(err);
     }
-    return createReadStream(p, { highWaterMark: 1 << 20 });
+    return createReadStream(p, { highWaterMark: FILE_READ_BYTES });
   }
   async hasBlob(digest: string): Promise<boolean> {
     if (!isDigest(digest)) return false;
@@ -279,6 +279,11 @@ export class OciLayoutSink extends OciLayoutReader implements Sink, Committer {
   private readonly pending: Descriptor[] = [];
   private readonly temps = new Set<string>();
   private readonly roots = new RootTracker();
+  /** Blobs this sink stored (paths under the layout), and whether init made the layout / its directory. */
+  private readonly stored = new Set<string>();
+  private createdLayout = false;
+  /** The outermost directory init created on the way to `dir` (`dir` itself or a parent), if any. */
+  private createdFrom: string | undefined;
 
   constructor(readonly dir: string) {
     super(new DirStore(dir), `oci:${dir}`);
@@ -287,13 +292,17 @@ export class OciLayoutSink extends OciLayoutReader implements Sink, Committer {
   /** Create the directory, `oci-layout` and an empty `index.json` when missing. */
   async init(): Promise<void> {
     try {
-      await mkdir(join(this.dir, "blobs"), { recursive: true });
+      const first = await mkdir(join(this.dir, "blobs"), { recursive: true });
+      if (first !== undefined && first !== join(this.dir, "blobs")) this.createdFrom = first;
     } catch (err) {
       const t = toTcraneError(err);
       throw new TcraneError(t.code, t.message, { what: this.dir, cause: err });
     }
     const st = await stat(join(this.dir, "oci-layout")).catch(() => undefined);
-    if (!st) await atomicWriteFile(join(this.dir, "oci-layout"), LAYOUT_FILE);
+    if (!st) {
+      await atomicWriteFile(join(this.dir, "oci-layout"), LAYOUT_FILE);
+      this.createdLayout = true;
+    }
     await withLock(join(this.dir, "index.json.lock"), async () => {
       const has = await stat(join(this.dir, "index.json")).catch(() => undefined);
       if (!has) await atomicWriteFile(join(this.dir, "index.json"), JSON.stringify(EMPTY_INDEX(), null, 3));
@@ -324,6 +333,7 @@ export class OciLayoutSink extends OciLayoutReader implements Sink, Committer {
         throw new TcraneError("SIZE_MISMATCH", `size mismatch: expected ${desc.size} bytes, got ${n}`, { what: desc.digest });
       }
       await rename(tmp, target);
+      this.stored.add(blobPath(desc.digest));
     } catch (err) {
       await rm(tmp, { force: true });
       throw toTcraneError(err);
@@ -357,11 +367,36 @@ export class OciLayoutSink extends OciLayoutReader implements Sink, Committer {
     });
   }
 
-  /** Forget pending tags and remove in-flight temp files; blobs already stored stay (harmless). */
+  /**
+   * Forget pending tags and remove in-flight temp files. A layout this sink created is removed
+   * whole (with the directories created for it) while index.json lists nothing and the blobs
+   * are all this sink's: a failed copy into a new layout leaves nothing behind. In a layout that was
+   * there before, or one another writer has used meanwhile, stored blobs stay (harmless).
+   */
   async abort(): Promise<void> {
     this.pending.length = 0;
     this.roots.clear();
     await Promise.all([...this.temps].map((t) => rm(t, { force: true })));
+    if (!this.createdLayout) return;
+    const removed = await withLock(join(this.dir, "index.json.lock"), async () => {
+      const idx = await this.index().catch(() => undefined);
+      if (!idx || idx.manifests.length > 0) return false;
+      for (const alg of await readdir(join(this.dir, "blobs")).catch(() => [] as string[])) {
+        for (const name of await readdir(join(this.dir, "blobs", alg))) {
+          if (!this.stored.has(`blobs/${alg}/${name}`)) return false; // someone else's blob or temp file
+        }
+      }
+      await rm(join(this.dir, "blobs"), { recursive: true, force: true });
+      await rm(join(this.dir, "index.json"), { force: true });
+      await rm(join(this.dir, "oci-layout"), { force: true });
+      return true;
+    }).catch(() => false);
+    if (!removed || this.createdFrom === undefined) return;
+    // the directories init created, innermost first; rmdir leaves any that is not empty
+    for (let d = resolve(this.dir); ; d = dirname(d)) {
+      if (!(await rmdir(d).then(() => true, () => false))) break;
+      if (d === resolve(this.createdFrom) || d === dirname(d)) break;
+    }
   }
 }
 

@@ -17,7 +17,7 @@ import { pipeline } from "node:stream/promises";
 import tar from "tar-stream";
 import { gzipStream } from "../image/compression.js";
 import { TcraneError, toTcraneError } from "../errors.js";
-import { emptyStream, namedForTarget, parseJson, tempPathBeside } from "./files.js";
+import { FILE_READ_BYTES, emptyStream, namedForTarget, parseJson, tempPathBeside } from "./files.js";
 
 /** Kind of a tar member. */
 export type TarEntryType = "file" | "directory" | "symlink" | "hardlink" | "other";
@@ -245,11 +245,7 @@ export class TarIndex {
   open(nameOrEntry: string | TarEntry): Readable {
     const e = typeof nameOrEntry === "string" ? this.resolve(nameOrEntry) : nameOrEntry;
     if (e.size === 0) return emptyStream();
-    // 512 KiB reads: every read is a new buffer, alive until the garbage collector finds it, and
-    // archive members are often gzipped on the fly with several at once. The 8 × 128 MiB uncompressed
-    // docker-archive pushed to a registry peaked at 108–113 MiB RSS with 512 KiB reads and 112–121 MiB
-    // with 1 MiB, in the same time; 256 KiB reads cost ~8 % more CPU (one thread-pool trip per read).
-    return createReadStream(this.path, { start: e.offset, end: e.offset + e.size - 1, highWaterMark: 512 << 10 });
+    return createReadStream(this.path, { start: e.offset, end: e.offset + e.size - 1, highWaterMark: FILE_READ_BYTES });
   }
 
   /** The first `n` bytes of a member (for sniffing). */
