@@ -28,7 +28,7 @@ export function withGlobals<T>(y: Argv<T>): Argv<T & GlobalArgs> {
     .option("verbose", { alias: "v", type: "boolean", default: false, global: true, describe: "Log every request and response (secrets redacted)" })
     .option("json", { type: "boolean", default: false, global: true, describe: "Print the result as one JSON document on stdout" })
     .option("progress", { choices: ["auto", "tty", "plain", "json", "none"] as const, default: "auto" as const, global: true, describe: "Progress on stderr" })
-    .option("jobs", { alias: "j", type: "number", global: true, describe: "Blobs in flight (default 4; blobs up to 1 MiB get 4× as many slots, except at -j 1)" })
+    .option("jobs", { alias: "j", type: "number", global: true, describe: "Blobs in flight (default 4; blobs up to 1 MiB get 4× as many slots, except at -j 1; at most 2 layers are gzip-compressed at once)" })
     .option("username", { type: "string", global: true, describe: "Username for this run (config untouched)" })
     .option("password", { type: "string", global: true, describe: "Password for this run (config untouched)" })
     .option("password-stdin", { type: "boolean", default: false, global: true, describe: "Read the password for this run from stdin" })

@@ -18,13 +18,34 @@ import { startDistribution } from "./harness/distribution.js";
 import { startTokenServer } from "./harness/token-server.js";
 import { makePki } from "./harness/tls.js";
 import { run, tempDir, withTempDir } from "./harness/tools.js";
-import { RegistryClient } from "../src/registry/index.js";
+import { RegistryClient, type Repo } from "../src/registry/index.js";
 import { TcraneError } from "../src/errors.js";
-import type { Keychain } from "../src/auth/types.js";
+import type { Credential, Keychain } from "../src/auth/types.js";
 import { makeImage, pullImage, pushImage } from "./registry-fixtures.js";
 import { backends } from "./registry-backends.js";
 
 const scopeOf = (repo: string, ...actions: string[]) => `repository:${repo}:${actions.join(",")}`;
+
+/** Without the registry's CA (an empty certs.d `certDir`), checkAuth fails with NETWORK naming the certificate. */
+async function assertRejectedWithoutCa(host: string, creds: Credential, certDir: string): Promise<void> {
+  const plain = new RegistryClient({ credentials: creds, certDir, retries: 0 });
+  await assert.rejects(plain.checkAuth(host), (e: TcraneError) => {
+    assert.equal(e.code, "NETWORK");
+    assert.match(e.line, new RegExp(`^GET https://${host}/v2/: .*certificate`));
+    return true;
+  });
+  await plain.close();
+}
+
+/** With insecure (and no certs.d), the manifest at `repo`:v1 is read and has `digest`. */
+async function assertInsecureReads(repo: Repo, creds: Credential, digest: string): Promise<void> {
+  const insecure = new RegistryClient({ credentials: creds, insecure: true, certDir: "/nonexistent" });
+  try {
+    assert.equal((await insecure.getManifest(repo, "v1")).digest, digest);
+  } finally {
+    await insecure.close();
+  }
+}
 
 for (const backend of backends) {
   describe(backend.name, () => {
@@ -70,13 +91,7 @@ for (const backend of backends) {
       try {
         const repo = { registry: reg.host, repository: "tls/img" };
         const img = makeImage([800]);
-        const plain = new RegistryClient({ credentials: creds, certDir: dir, retries: 0 });
-        await assert.rejects(plain.checkAuth(reg.host), (e: TcraneError) => {
-          assert.equal(e.code, "NETWORK");
-          assert.match(e.line, new RegExp(`^GET https://${reg.host}/v2/: .*certificate`));
-          return true;
-        });
-        await plain.close();
+        await assertRejectedWithoutCa(reg.host, creds, dir);
         await mkdir(join(dir, reg.host), { recursive: true });
         await copyFile(reg.pki!.caCertPath, join(dir, reg.host, "ca.crt"));
         const viaCertsD = new RegistryClient({ credentials: creds, certDir: dir });
@@ -87,12 +102,7 @@ for (const backend of backends) {
         } finally {
           await viaCertsD.close();
         }
-        const insecure = new RegistryClient({ credentials: creds, insecure: true, certDir: "/nonexistent" });
-        try {
-          assert.equal((await insecure.getManifest(repo, "v1")).digest, img.manifestDigest);
-        } finally {
-          await insecure.close();
-        }
+        await assertInsecureReads(repo, creds, img.manifestDigest);
         const viaCaFile = new RegistryClient({ credentials: creds, caFile: reg.pki!.caCertPath, certDir: "/nonexistent" });
         const anon = new RegistryClient({ caFile: reg.pki!.caCertPath, certDir: "/nonexistent" });
         try {
@@ -275,13 +285,7 @@ describe("distribution only: Bearer token auth (the embedded registry has no tok
       const repo = { registry: reg.host, repository: "tls/img" };
       const img = makeImage([800]);
       const creds = { username: "alice", password: "alice-pw" };
-      const plain = new RegistryClient({ credentials: creds, certDir: dir, retries: 0 });
-      await assert.rejects(plain.checkAuth(reg.host), (e: TcraneError) => {
-        assert.equal(e.code, "NETWORK");
-        assert.match(e.line, new RegExp(`^GET https://${reg.host}/v2/: .*certificate`));
-        return true;
-      });
-      await plain.close();
+      await assertRejectedWithoutCa(reg.host, creds, dir);
       // registry CA in certs.d/<host:port>/, token server CA in certs.d/<its host:port>/
       const tsHost = new URL(ts.realm).host;
       for (const [host, pem] of [[reg.host, reg.pki!.caCertPath], [tsHost, ts.pki!.caCertPath]] as const) {
@@ -295,12 +299,7 @@ describe("distribution only: Bearer token auth (the embedded registry has no tok
       } finally {
         await viaCertsD.close();
       }
-      const insecure = new RegistryClient({ credentials: creds, insecure: true, certDir: "/nonexistent" });
-      try {
-        assert.equal((await insecure.getManifest(repo, "v1")).digest, img.manifestDigest);
-      } finally {
-        await insecure.close();
-      }
+      await assertInsecureReads(repo, creds, img.manifestDigest);
     } finally {
       await cleanup();
       await reg.stop();

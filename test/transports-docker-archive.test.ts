@@ -5,10 +5,9 @@ import { readdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { pipeline } from "node:stream/promises";
 import { gzipSync } from "node:zlib";
-import { TcraneError } from "../src/errors.js";
 import { VerifyingStream, digestOf } from "../src/image/digest.js";
-import type { Descriptor, ImageManifest } from "../src/image/types.js";
-import { openDockerArchiveSource, type DockerArchiveSource } from "../src/transports/docker-archive-source.js";
+import type { ImageManifest } from "../src/image/types.js";
+import { openDockerArchiveSource } from "../src/transports/docker-archive-source.js";
 import { createDockerArchiveSink, v1LayerId } from "../src/transports/docker-archive-sink.js";
 import { TarIndex } from "../src/transports/tar-index.js";
 import { plainArchive } from "../src/transports/files.js";
@@ -17,6 +16,7 @@ import {
   containerdSave,
   craneTarball,
   docker25Save,
+  fetchVerifiedImage,
   makeImage,
   pushImage,
   skopeoStyle,
@@ -24,30 +24,7 @@ import {
   writeTar,
   type TestImage,
 } from "./fixtures/archives.js";
-import { withTempDir } from "./harness/tools.js";
-
-function code(c: string, re?: RegExp) {
-  return (err: unknown) => {
-    assert.ok(err instanceof TcraneError, `expected TcraneError, got ${String(err)}`);
-    assert.equal(err.code, c, err.message);
-    if (re) assert.match(`${err.what}: ${err.message}`, re);
-    return true;
-  };
-}
-
-/** Fetch every node of the resolved image through a verifying stream; return the manifest. */
-async function validate(src: DockerArchiveSource, root: Descriptor): Promise<ImageManifest> {
-  const fetchVerified = async (d: Descriptor) => {
-    const v = new VerifyingStream({ digest: d.digest, size: d.size });
-    const bytes = streamBytes(v);
-    await pipeline(await src.fetch(d), v);
-    return bytes;
-  };
-  const m = JSON.parse((await fetchVerified(root)).toString()) as ImageManifest;
-  await fetchVerified(m.config);
-  for (const l of m.layers) await fetchVerified(l);
-  return m;
-}
+import { code, withTempDir } from "./harness/tools.js";
 
 /** The synthesized manifest must name the image's config and its layers (by diffID when uncompressed). */
 function assertSame(m: ImageManifest, img: TestImage, uncompressed: boolean) {
@@ -80,7 +57,7 @@ test("docker-archive source reads crane tarball, classic, skopeo, Docker 25+ and
       try {
         const root = await src.resolve();
         assert.equal(root.digest, (await src.resolve("example.com/app:1")).digest, name);
-        assertSame(await validate(src, root), img, uncompressed);
+        assertSame(await fetchVerifiedImage(src, root), img, uncompressed);
         const listed = await src.list();
         assert.deepEqual(listed.map((l) => l.names), [["example.com/app:1"]]);
         assert.ok(await src.exists(root));
@@ -110,11 +87,11 @@ test("docker-archive source: several images, normalized names, i-was-a-digest, U
     try {
       await assert.rejects(src.resolve(), code("USAGE", /2 images.*ubuntu:latest.*localhost:5000\/x\/y:i-was-a-digest/));
       const ra = await src.resolve("docker.io/library/ubuntu");
-      assert.equal((await validate(src, ra)).config.digest, a.configDesc.digest);
+      assert.equal((await fetchVerifiedImage(src, ra)).config.digest, a.configDesc.digest);
       assert.equal((await src.resolve("ubuntu:22.04")).digest, ra.digest);
       assert.equal((await src.resolve("@0")).digest, ra.digest);
       const rb = await src.resolve(`localhost:5000/x/y@${b.manifestDesc.digest}`);
-      assert.equal((await validate(src, rb)).config.digest, b.configDesc.digest);
+      assert.equal((await fetchVerifiedImage(src, rb)).config.digest, b.configDesc.digest);
       await assert.rejects(src.resolve("ubuntu:20.04"), code("NOT_FOUND", /ubuntu:20\.04.*it has/));
       await assert.rejects(src.resolve("@5"), code("NOT_FOUND"));
       await assert.rejects(src.fetch({ mediaType: "x", digest: digestOf("nope"), size: 4 }), code("NOT_FOUND"));
@@ -231,9 +208,9 @@ test("docker-archive sink (tarball form): crane layout, concurrent pushes, round
       );
       await pf.cleanup();
       const src = await openDockerArchiveSource(p);
-      const ma = await validate(src, await src.resolve("example.com/a:2"));
+      const ma = await fetchVerifiedImage(src, await src.resolve("example.com/a:2"));
       assert.deepEqual(ma.layers.map((l) => l.digest), a.layerDescs.map((l) => l.digest), "no recompression");
-      assertSame(await validate(src, await src.resolve("b")), b, false);
+      assertSame(await fetchVerifiedImage(src, await src.resolve("b")), b, false);
       await src.close();
     }
     assert.deepEqual((await readdir(dir)).sort(), ["out-gzip.tar", "out-none.tar"]);
@@ -259,7 +236,7 @@ test("docker-archive sink (legacy form): v1 ids, uncompressed layer.tar, reposit
     assert.equal(j1.parent, id0);
     assert.equal(j1.architecture, "amd64");
     const src = await openDockerArchiveSource(p);
-    assertSame(await validate(src, await src.resolve("example.com/app:v1")), img, true);
+    assertSame(await fetchVerifiedImage(src, await src.resolve("example.com/app:v1")), img, true);
     await src.close();
   });
 });
@@ -298,7 +275,7 @@ test("docker-archive source: compressed layers without a usable digest in their 
       { name: "manifest.json", data: JSON.stringify([{ Config: `${hex(img.configDesc.digest)}.json`, RepoTags: ["x:1"], Layers: [`${hex(img.layers[0]!.diffId)}.tar`, "l1/layer.tar"] }]) },
     ]);
     const src = await openDockerArchiveSource(p);
-    assertSame(await validate(src, await src.resolve("x:1")), img, false);
+    assertSame(await fetchVerifiedImage(src, await src.resolve("x:1")), img, false);
     await src.close();
   });
 });

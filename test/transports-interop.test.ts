@@ -5,15 +5,12 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { pipeline } from "node:stream/promises";
-import { VerifyingStream } from "../src/image/digest.js";
-import type { Descriptor, ImageManifest } from "../src/image/types.js";
 import { openDockerArchiveSource } from "../src/transports/docker-archive-source.js";
 import { createDockerArchiveSink } from "../src/transports/docker-archive-sink.js";
 import { createOciArchiveSink, openOciArchiveSource } from "../src/transports/oci-archive.js";
 import { createOciLayoutSink, openOciLayoutSource } from "../src/transports/oci-layout.js";
 import type { Closer, Source } from "../src/transports/types.js";
-import { makeImage, pushImage, streamBytes, type TestImage } from "./fixtures/archives.js";
+import { fetchVerifiedImage, makeImage, pushImage, streamBytes, type TestImage } from "./fixtures/archives.js";
 import { requireBinary, run, withTempDir } from "./harness/tools.js";
 
 const SKOPEO = requireBinary("skopeo");
@@ -23,20 +20,6 @@ async function skopeo(...args: string[]): Promise<string> {
   const r = await run(SKOPEO, ["--insecure-policy", ...args]);
   assert.equal(r.code, 0, `skopeo ${args.join(" ")}: ${r.stderr}`);
   return r.stdout;
-}
-
-/** Fetch the whole image through verifying streams; return its manifest. */
-async function validate(src: Source, root: Descriptor): Promise<ImageManifest> {
-  const get = async (d: Descriptor) => {
-    const v = new VerifyingStream({ digest: d.digest, size: d.size });
-    const out = streamBytes(v);
-    await pipeline(await src.fetch(d), v);
-    return out;
-  };
-  const m = JSON.parse((await get(root)).toString()) as ImageManifest;
-  await get(m.config);
-  for (const l of m.layers) await get(l);
-  return m;
 }
 
 async function withSource<T extends Source & Closer>(open: Promise<T>, fn: (s: T) => Promise<void>): Promise<void> {
@@ -58,19 +41,19 @@ test("skopeo copies from our oci layout to docker-archive and oci-archive; our s
     await skopeo("copy", `oci:${layout}:v1`, `docker-archive:${join(dir, "sk.tar")}:example.com/app:v1`);
     await skopeo("copy", `oci:${layout}:v1`, `oci-archive:${join(dir, "sk-oci.tar")}:v1`);
     await withSource(openDockerArchiveSource(join(dir, "sk.tar")), async (src) => {
-      const m = await validate(src, await src.resolve("example.com/app:v1"));
+      const m = await fetchVerifiedImage(src, await src.resolve("example.com/app:v1"));
       assert.equal(m.config.digest, img.configDesc.digest);
       assert.deepEqual(m.layers.map((l) => l.digest), img.layers.map((l) => l.diffId), "skopeo stores uncompressed layers");
     });
     await withSource(openOciArchiveSource(join(dir, "sk-oci.tar")), async (src) => {
       const root = await src.resolve("v1");
-      const m = await validate(src, root);
+      const m = await fetchVerifiedImage(src, root);
       assert.equal(m.config.digest, img.configDesc.digest);
     });
     // skopeo into our layout directory (appending), read back by name
     await skopeo("copy", `oci-archive:${join(dir, "sk-oci.tar")}:v1`, `oci:${layout}:again`);
     await withSource(openOciLayoutSource(layout), async (src) => {
-      const m = await validate(src, await src.resolve("again"));
+      const m = await fetchVerifiedImage(src, await src.resolve("again"));
       assert.equal(m.config.digest, img.configDesc.digest);
       assert.equal((await src.list()).length, 2);
     });
@@ -120,7 +103,7 @@ test("skopeo reads what our sinks write (docker-archive both forms, oci-archive 
       await skopeo("copy", `docker-archive:${f}`, `oci:${out}:x`);
       await withSource(openOciLayoutSource(out), async (src) => {
         // skopeo rewrites the config when converting to OCI (drops unknown fields): compare diff_ids
-        const m = await validate(src, await src.resolve("x"));
+        const m = await fetchVerifiedImage(src, await src.resolve("x"));
         const cfg = JSON.parse((await streamBytes(await src.fetch(m.config))).toString());
         assert.deepEqual(cfg.rootfs.diff_ids, img.layers.map((l) => l.diffId), f);
       });
@@ -131,16 +114,16 @@ test("skopeo reads what our sinks write (docker-archive both forms, oci-archive 
       const out = join(dir, `copy-${f.endsWith(".gz") ? "gz" : "plain"}`);
       await skopeo("copy", `oci-archive:${f}:v1`, `oci:${out}:v1`);
       await withSource(openOciLayoutSource(out), async (src) => {
-        const m = await validate(src, await src.resolve("v1"));
+        const m = await fetchVerifiedImage(src, await src.resolve("v1"));
         assert.deepEqual(m.layers.map((l) => l.digest), img.layerDescs.map((l) => l.digest), "same blobs, no recompression");
       });
     }
     // tcrane reads its own gzip output
     await withSource(openDockerArchiveSource(p.tarballGz), async (src) => {
-      assert.equal((await validate(src, await src.resolve("example.com/app:v1"))).config.digest, img.configDesc.digest);
+      assert.equal((await fetchVerifiedImage(src, await src.resolve("example.com/app:v1"))).config.digest, img.configDesc.digest);
     });
     await withSource(openOciArchiveSource(p.ociGz), async (src) => {
-      assert.equal((await validate(src, await src.resolve("v1"))).config.digest, img.configDesc.digest);
+      assert.equal((await fetchVerifiedImage(src, await src.resolve("v1"))).config.digest, img.configDesc.digest);
     });
   });
 });

@@ -2,39 +2,20 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { pipeline } from "node:stream/promises";
-import { TcraneError } from "../src/errors.js";
-import { VerifyingStream } from "../src/image/digest.js";
-import type { Descriptor, ImageIndex } from "../src/image/types.js";
+import type { ImageIndex } from "../src/image/types.js";
 import { plainArchive } from "../src/transports/files.js";
 import { createOciArchiveSink, openOciArchiveSource } from "../src/transports/oci-archive.js";
 import { createOciLayoutSink, openOciLayoutSource, type OciLayoutReader } from "../src/transports/oci-layout.js";
 import { TarIndex } from "../src/transports/tar-index.js";
 import type { Source } from "../src/transports/types.js";
-import { makeImage, makeIndex, nestedLayout, pushBytes, pushImage, streamBytes, writeTar, type TestImage } from "./fixtures/archives.js";
-import { withTempDir } from "./harness/tools.js";
-
-function code(c: string, re?: RegExp) {
-  return (err: unknown) => {
-    assert.ok(err instanceof TcraneError, `expected TcraneError, got ${String(err)}`);
-    assert.equal(err.code, c, err.message);
-    if (re) assert.match(`${err.what}: ${err.message}`, re);
-    return true;
-  };
-}
-
-async function verified(src: Source, d: Descriptor): Promise<Buffer> {
-  const v = new VerifyingStream({ digest: d.digest, size: d.size });
-  const out = streamBytes(v);
-  await pipeline(await src.fetch(d), v);
-  return out;
-}
+import { fetchVerified, makeImage, makeIndex, nestedLayout, pushBytes, pushImage, writeTar, type TestImage } from "./fixtures/archives.js";
+import { code, withTempDir } from "./harness/tools.js";
 
 /** Every blob of the image verifies through the source. */
 async function validateImage(src: Source, img: TestImage): Promise<void> {
-  assert.ok((await verified(src, img.manifestDesc)).equals(img.manifest));
-  assert.ok((await verified(src, img.configDesc)).equals(img.config));
-  for (let i = 0; i < img.layerDescs.length; i++) assert.ok((await verified(src, img.layerDescs[i]!)).equals(img.layerBlobs[i]!));
+  assert.ok((await fetchVerified(src, img.manifestDesc)).equals(img.manifest));
+  assert.ok((await fetchVerified(src, img.configDesc)).equals(img.config));
+  for (let i = 0; i < img.layerDescs.length; i++) assert.ok((await fetchVerified(src, img.layerDescs[i]!)).equals(img.layerBlobs[i]!));
 }
 
 test("oci layout: write with the sink, read back; resolve by name, digest, position; append and replace", async () => {
@@ -181,7 +162,7 @@ test("oci-archive: sink writes a tar layout (plain and gzip), source reads it ba
         assert.equal((await src.resolve(b.manifestDesc.digest)).platform?.architecture, "arm64");
         await validateImage(src, a);
         await validateImage(src, b);
-        assert.ok((await verified(src, index.desc)).equals(index.bytes));
+        assert.ok((await fetchVerified(src, index.desc)).equals(index.bytes));
         await assert.rejects(src.resolve("other"), code("NOT_FOUND"));
         const lst = await (src as OciLayoutReader).list();
         assert.deepEqual(lst.map((l) => l.names), [["example.com/multi:1"], ["single"]]);

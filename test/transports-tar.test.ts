@@ -5,20 +5,10 @@ import { mkdir, readFile, readdir, stat, truncate, writeFile } from "node:fs/pro
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import { gzipSync } from "node:zlib";
-import { TcraneError } from "../src/errors.js";
 import { plainArchive, withLock } from "../src/transports/files.js";
 import { TarIndex, TarWriter } from "../src/transports/tar-index.js";
 import { streamBytes, tarBytes, writeTar } from "./fixtures/archives.js";
-import { withTempDir } from "./harness/tools.js";
-
-function code(c: string, re?: RegExp) {
-  return (err: unknown) => {
-    assert.ok(err instanceof TcraneError, `expected TcraneError, got ${String(err)}`);
-    assert.equal(err.code, c, err.message);
-    if (re) assert.match(`${err.what}: ${err.message}`, re);
-    return true;
-  };
-}
+import { code, withTempDir } from "./harness/tools.js";
 
 test("tar index: member data offsets are right after pax and GNU long-name headers", async () => {
   await withTempDir(async (dir) => {

@@ -9,22 +9,18 @@ import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { request } from "undici";
 import { startDistribution, type Distribution } from "../harness/distribution.js";
-import type { FaultProxy, Recorded } from "../harness/fault-proxy.js";
+import type { Recorded } from "../harness/fault-proxy.js";
 import { startTokenServer, type TokenServer } from "../harness/token-server.js";
 import { readFile } from "node:fs/promises";
-import { CANARY_PASSWORD, CANARY_USER, CaseTable, addSecret, assertNoTemp, assertOnly, assertTmpClean, cli, cliEnv, failsWith, leakedIn, listTree, ok, type CliEnv } from "./lib/cases.js";
-import { faultImage, seed, tagState, type FaultImage } from "./lib/images.js";
-import { endSuite, outDirs, startProxiedRegistry, type FaultWork } from "./lib/suite.js";
+import { CANARY_PASSWORD, CANARY_USER, CaseTable, assertNoTemp, assertOnly, assertTmpClean, cli, cliEnv, failsWith, leakedIn, listTree, ok } from "./lib/cases.js";
+import { faultImage, seed, tagState } from "./lib/images.js";
+import { endSuite, outDirs, startProxiedRegistry, startTokenTap, type ProxiedRegistry } from "./lib/suite.js";
 import { startTapProxy, type TapProxy } from "./lib/tap-proxy.js";
 
 const table = new CaseTable("protocol faults");
 const AUTH = "Basic " + Buffer.from(`${CANARY_USER}:${CANARY_PASSWORD}`).toString("base64");
-let reg: Distribution;
-let fp: FaultProxy;
-let tap: TapProxy;
-let work: FaultWork;
-let env: CliEnv;
-let img: FaultImage;
+/** The proxied registry and its work dir, env and seeded image: set in before(). */
+let { reg, fp, tap, work, env, img } = {} as ProxiedRegistry;
 const big = () => img.layers[0]!.desc;
 
 before(async () => {
@@ -169,26 +165,11 @@ test("401 after the token expired mid-run: renewed once, the copy completes", as
   let regTap: TapProxy | undefined;
   try {
     ts = await startTokenServer({ users: { [CANARY_USER]: CANARY_PASSWORD }, ttlSeconds: 300 });
-    tsTap = await startTapProxy(new URL(ts.realm).origin);
     const server = ts;
     // every token the server issues is recorded as a secret; after the first, tokens are good again
     let issued = 0;
-    tsTap.add({
-      match: (r) => r.url.startsWith("/token"),
-      action: {
-        kind: "rewrite",
-        fn: (r) => {
-          try {
-            const j = JSON.parse(r.body.toString()) as { token?: string; access_token?: string };
-            if (j.token) addSecret(j.token);
-            if (j.access_token) addSecret(j.access_token);
-          } catch {
-            /* an error body */
-          }
-          if (++issued === 1) server.setIssueExpired(false);
-          return { status: r.status, headers: r.headers, body: r.body };
-        },
-      },
+    tsTap = await startTokenTap(ts, () => {
+      if (++issued === 1) server.setIssueExpired(false);
     });
     breg = await startDistribution({ mode: "bearer", token: { ...ts, realm: `${tsTap.url}${new URL(ts.realm).pathname}` } });
     await seed(breg.host, "src/app", "1", img);

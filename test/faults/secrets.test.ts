@@ -16,8 +16,8 @@ import { startTokenServer, type TokenServer } from "../harness/token-server.js";
 import { tempDir } from "../harness/tools.js";
 import { CANARY_PASSWORD, CANARY_USER, CaseTable, addSecret, assertTmpClean, cli, cliEnv, failsWith, knownSecrets, leakedIn, listTree, ok, type CliEnv } from "./lib/cases.js";
 import { faultImage, type FaultImage } from "./lib/images.js";
-import { endSuite, outDirs, type FaultWork } from "./lib/suite.js";
-import { startTapProxy, type TapProxy } from "./lib/tap-proxy.js";
+import { endSuite, outDirs, startTokenTap, type FaultWork } from "./lib/suite.js";
+import type { TapProxy } from "./lib/tap-proxy.js";
 import { RegistryClient } from "../../src/registry/client.js";
 import { Readable } from "node:stream";
 
@@ -36,21 +36,8 @@ before(async () => {
   addSecret(WRONG);
   addSecret(Buffer.from(`${CANARY_USER}:${WRONG}`).toString("base64"));
   ts = await startTokenServer({ users: { [CANARY_USER]: CANARY_PASSWORD }, ttlSeconds: 300 });
-  tsTap = await startTapProxy(new URL(ts.realm).origin);
-  tsTap.add({
-    match: (r) => r.url.startsWith("/token"),
-    action: {
-      kind: "rewrite",
-      fn: (r) => {
-        try {
-          const j = JSON.parse(r.body.toString()) as { token?: string; access_token?: string; refresh_token?: string };
-          for (const t of [j.token, j.access_token, j.refresh_token]) if (t) (addSecret(t), tokens++);
-        } catch {
-          /* an error answer */
-        }
-        return { status: r.status, headers: r.headers, body: r.body };
-      },
-    },
+  tsTap = await startTokenTap(ts, (issued) => {
+    tokens += issued.length;
   });
   reg = await startDistribution({ mode: "bearer", token: { ...ts, realm: `${tsTap.url}${new URL(ts.realm).pathname}` } });
   // the second host (redirect target) fetches from the registry with a token of its own

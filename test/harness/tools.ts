@@ -1,12 +1,14 @@
 /**
- * Small helpers for integration tests: free ports, temp dirs, running real binaries.
- * In CI (CI=true) a missing binary is a failure, never a skip.
+ * Small helpers for integration tests: free ports, temp dirs, running real binaries, and a check of
+ * a TcraneError's code. In CI (CI=true) a missing binary is a failure, never a skip.
  */
+import assert from "node:assert/strict";
 import { createServer } from "node:net";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { spawn, spawnSync, type SpawnOptions } from "node:child_process";
+import { TcraneError } from "../../src/errors.js";
 
 /** A free TCP port on 127.0.0.1. */
 export async function freePort(): Promise<number> {
@@ -77,4 +79,17 @@ export const TCRANE_BIN = new URL("../../../bin/tcrane.js", import.meta.url).pat
 /** Run the tcrane CLI as a child process. */
 export function tcrane(args: string[], opts: SpawnOptions & { input?: string | Buffer } = {}): Promise<RunResult> {
   return run(process.execPath, [TCRANE_BIN, ...args], opts);
+}
+
+/**
+ * An error validator for assert.throws / assert.rejects: the error is a TcraneError with code `c`
+ * and, when `re` is given, `${what}: ${message}` matches it.
+ */
+export function code(c: string, re?: RegExp) {
+  return (err: unknown) => {
+    assert.ok(err instanceof TcraneError, `expected TcraneError, got ${String(err)}`);
+    assert.equal(err.code, c, err.message);
+    if (re) assert.match(`${err.what}: ${err.message}`, re);
+    return true;
+  };
 }

@@ -1,14 +1,16 @@
 /**
  * The before()/after() plumbing the fault files share: the canary registry behind a fault proxy
  * and a tap proxy with a seeded image, fresh numbered output directories under the work dir, and
- * the teardown (print the case table, stop the servers, remove the work dir).
+ * the teardown (print the case table, stop the servers, remove the work dir); and a tap in front
+ * of a token server that makes every token it issues a canary secret.
  */
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { startDistribution, type Distribution } from "../../harness/distribution.js";
 import { startFaultProxy, type FaultProxy } from "../../harness/fault-proxy.js";
+import type { TokenServer } from "../../harness/token-server.js";
 import { tempDir } from "../../harness/tools.js";
-import { CANARY_PASSWORD, CANARY_USER, cliEnv, type CaseTable, type CliEnv } from "./cases.js";
+import { CANARY_PASSWORD, CANARY_USER, addSecret, cliEnv, type CaseTable, type CliEnv } from "./cases.js";
 import { faultImage, seed, type FaultImage } from "./images.js";
 import { startTapProxy, type TapProxy } from "./tap-proxy.js";
 
@@ -75,4 +77,33 @@ export function outDirs(work: () => FaultWork): () => string {
     mkdirSync(d);
     return d;
   };
+}
+
+/**
+ * A tap proxy in front of the token server `ts`: every token in its answers (`token`,
+ * `access_token`, `refresh_token`) is registered as a canary secret, then `onAnswer` gets that
+ * answer's tokens (none for an error answer). A registry uses it through the realm
+ * `${tap.url}${new URL(ts.realm).pathname}`.
+ */
+export async function startTokenTap(ts: TokenServer, onAnswer: (tokens: string[]) => void = () => {}): Promise<TapProxy> {
+  const tap = await startTapProxy(new URL(ts.realm).origin);
+  tap.add({
+    match: (r) => r.url.startsWith("/token"),
+    action: {
+      kind: "rewrite",
+      fn: (r) => {
+        const tokens: string[] = [];
+        try {
+          const j = JSON.parse(r.body.toString()) as { token?: string; access_token?: string; refresh_token?: string };
+          for (const t of [j.token, j.access_token, j.refresh_token]) if (t) tokens.push(t);
+        } catch {
+          /* an error answer */
+        }
+        for (const t of tokens) addSecret(t);
+        onAnswer(tokens);
+        return { status: r.status, headers: r.headers, body: r.body };
+      },
+    },
+  });
+  return tap;
 }
