@@ -35,7 +35,7 @@ export function withGlobals<T>(y: Argv<T>): Argv<T & GlobalArgs> {
     .option("ca-file", { type: "string", global: true, describe: "Extra CA certificates (PEM)" })
     .option("cert-dir", { type: "string", global: true, describe: "docker certs.d directory (default /etc/docker/certs.d)" })
     .option("retries", { type: "number", global: true, describe: "Retries of a failed request (default 4)" })
-    .option("allow-nondistributable-artifacts", { type: "boolean", default: false, global: true, describe: "Push non-distributable layers too" }) as unknown as Argv<
+    .option("allow-nondistributable-artifacts", { type: "boolean", default: false, global: true, describe: "Copy non-distributable (foreign) layers too, from their urls when the source registry lacks them" }) as unknown as Argv<
     T & GlobalArgs
   >;
 }

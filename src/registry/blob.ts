@@ -2,6 +2,8 @@
  * Blob reads: a streamed GET verified by VerifyingStream, redirects followed by hand (no
  * Authorization to another host), and an interrupted download resumed with `Range: bytes=<n>-` from
  * the byte where it broke (up to `retries` times); the whole blob is still hashed and checked.
+ * A blob the registry does not have (404) is fetched from the descriptor's `urls`, as ggcr does for
+ * foreign layers: in order, without credentials (they belong to the registry's host only).
  */
 import { Readable, pipeline } from "node:stream";
 import { TcraneError, VerificationError, toTcraneError } from "../errors.js";
@@ -51,6 +53,45 @@ export async function headBlob(t: Transport, repo: Repo, digest: string, signal?
   return len !== undefined && /^\d+$/.test(len) ? Number(len) : 0;
 }
 
+/** Web addresses a descriptor offers for its content (http and https only). */
+function foreignUrls(desc: { urls?: string[] }): URL[] {
+  const out: URL[] = [];
+  for (const u of desc.urls ?? []) {
+    try {
+      const url = new URL(u);
+      if (url.protocol === "http:" || url.protocol === "https:") out.push(url);
+    } catch {
+      /* not a URL: skipped */
+    }
+  }
+  return out;
+}
+
+/**
+ * The first GET of a blob: from the registry, then, when it answers 404, from each of the
+ * descriptor's `urls` in turn (the last error wins when none answers). `asked` is the URL that
+ * answered before any redirect, for resumes.
+ */
+async function firstResponse(t: Transport, repo: Repo, desc: { digest: string; urls?: string[] }, url: URL, signal?: AbortSignal): Promise<Response & { asked: URL }> {
+  const send = async (u: URL) => ({ ...(await t.send({ method: "GET", url: u, registry: repo.registry, scopes: pullScopes(repo), ok: [200], redirect: true, signal })), asked: u });
+  const urls = foreignUrls(desc);
+  try {
+    return await send(url);
+  } catch (err) {
+    if (!urls.length || !(err instanceof TcraneError && err.code === "NOT_FOUND")) throw err;
+    let last: unknown = err;
+    for (const u of urls) {
+      try {
+        return await send(u);
+      } catch (e) {
+        if (signal?.aborted) throw e;
+        last = e;
+      }
+    }
+    throw last;
+  }
+}
+
 /**
  * GET a blob as a verified stream. Throws before returning on HTTP errors (404 ⇒ NOT_FOUND); errors
  * after that (mismatch, network failure after all resumes) arrive as the stream's 'error'.
@@ -58,15 +99,15 @@ export async function headBlob(t: Transport, repo: Repo, digest: string, signal?
 export async function fetchBlob(
   t: Transport,
   repo: Repo,
-  desc: { digest: string; size?: number },
+  desc: { digest: string; size?: number; urls?: string[] },
   opts: { signal?: AbortSignal; retries: number; backoff?: BackoffOptions; verify?: boolean },
 ): Promise<Readable> {
   parseDigest(desc.digest);
   const signal = opts.signal;
-  const url = await repoUrl(t, repo, `blobs/${desc.digest}`, signal);
   const scopes = pullScopes(repo);
   const what = `${repo.registry}/${repo.repository}@${desc.digest}`;
-  const first = await t.send({ method: "GET", url, registry: repo.registry, scopes, ok: [200], redirect: true, signal });
+  const first = await firstResponse(t, repo, desc, await repoUrl(t, repo, `blobs/${desc.digest}`, signal), signal);
+  const url = first.asked; // where resumes go (the registry, or the foreign URL that answered)
   const len = header(first.headers, "content-length");
   if (desc.size !== undefined && len !== undefined && /^\d+$/.test(len) && Number(len) !== desc.size) {
     discard(first.body);

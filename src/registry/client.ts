@@ -127,14 +127,13 @@ export class RegistryClient {
     return headManifest(this.t, repo, reference, opts);
   }
 
-  /** PUT a manifest with Content-Type `mediaType`; skipped when already there. Returns its digest. */
   /** PUT a manifest; skipped when a HEAD shows the same digest there already (`skipExisting: false` when the caller has checked). */
   putManifest(repo: Repo, reference: string, bytes: Buffer, mediaType: string, opts: { signal?: AbortSignal; skipExisting?: boolean } = {}): Promise<string> {
     return putManifest(this.t, repo, reference, bytes, mediaType, opts);
   }
 
-  /** A verified stream of a blob; an interrupted download resumes with Range. 404 ⇒ NOT_FOUND. */
-  fetchBlob(repo: Repo, desc: { digest: string; size?: number }, opts: { signal?: AbortSignal; verify?: boolean } = {}): Promise<Readable> {
+  /** A verified stream of a blob; an interrupted download resumes with Range. 404 ⇒ NOT_FOUND (after trying the descriptor's `urls`, if any). */
+  fetchBlob(repo: Repo, desc: { digest: string; size?: number; urls?: string[] }, opts: { signal?: AbortSignal; verify?: boolean } = {}): Promise<Readable> {
     return fetchBlob(this.t, repo, desc, { signal: opts.signal, retries: this.retries, backoff: this.backoff, verify: opts.verify });
   }
 
