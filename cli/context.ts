@@ -9,7 +9,7 @@ import { defaultKeychain, resolveCliCredentials } from "../src/auth/index.js";
 import { parsePlatform } from "../src/image/platform.js";
 import type { Platform } from "../src/image/types.js";
 import type { TransportContext } from "../src/transports/index.js";
-import type { GlobalArgs } from "./globals.js";
+import { timeoutOptions, type GlobalArgs } from "./globals.js";
 import { warnOnce } from "./output.js";
 import { createProgress, type Progress } from "./progress.js";
 
@@ -33,6 +33,7 @@ export async function createContext(args: GlobalArgs): Promise<CommandContext> {
     caFile: args["ca-file"],
     certDir: args["cert-dir"],
     retries: args.retries,
+    ...timeoutOptions(args),
     logger: args.verbose ? (line: string) => process.stderr.write(line + "\n") : undefined,
     onWarning: warnOnce,
   });

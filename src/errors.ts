@@ -174,10 +174,14 @@ export function toTcraneError(err: unknown): TcraneError {
       case "EAI_AGAIN":
       case "EPIPE":
       case "UND_ERR_SOCKET":
-      case "UND_ERR_CONNECT_TIMEOUT":
-      case "UND_ERR_HEADERS_TIMEOUT":
-      case "UND_ERR_BODY_TIMEOUT":
         return new TcraneError("NETWORK", `${e.message || e.code}`, { cause: err });
+      // undici's own words ("Headers Timeout Error") say which wait ran out, not what to do about it
+      case "UND_ERR_CONNECT_TIMEOUT":
+        return new TcraneError("NETWORK", "timed out connecting (--timeout sets the limit)", { cause: err });
+      case "UND_ERR_HEADERS_TIMEOUT":
+        return new TcraneError("NETWORK", "timed out waiting for the response (--timeout sets the limit)", { cause: err });
+      case "UND_ERR_BODY_TIMEOUT":
+        return new TcraneError("NETWORK", "timed out waiting for more of the response body (--timeout sets the limit)", { cause: err });
       case "ABORT_ERR":
         return new TcraneError("ABORTED", "interrupted", { cause: err });
     }

@@ -5,7 +5,7 @@
  * docker credential helper; `token` prints a registry token.
  */
 import type { Argv, CommandModule } from "yargs";
-import type { GlobalArgs } from "../globals.js";
+import { timeoutOptions, type GlobalArgs } from "../globals.js";
 import { TcraneError } from "../../src/errors.js";
 import { RegistryClient } from "../../src/registry/client.js";
 import { parseRegistry, parseRepository, scope } from "../../src/reference/index.js";
@@ -60,6 +60,7 @@ const login: CommandModule<GlobalArgs, LoginArgs> = {
       caFile: argv["ca-file"],
       certDir: argv["cert-dir"],
       retries: argv.retries,
+      ...timeoutOptions(argv),
       logger: verboseLogger(argv),
     });
     try {

@@ -8,7 +8,8 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { existsSync } from "node:fs";
 import type { Recorded } from "../harness/fault-proxy.js";
-import { freePort } from "../harness/tools.js";
+import { code, freePort } from "../harness/tools.js";
+import { parseDuration } from "../../cli/globals.js";
 import { RegistryClient } from "../../src/registry/client.js";
 import { copy } from "../../src/transfer/ops.js";
 import { readFile } from "node:fs/promises";
@@ -121,6 +122,30 @@ test("a stall with no bytes times out and is retried (library: headersTimeout 40
     await assertNoTemp(out);
     return `ok, resumed at ${gets[1]!.headers.range}`;
   });
+});
+
+test("--timeout shortens the wait for a silent registry; a bad value is a usage error", async () => {
+  await table.case("manifest HEAD and GET answered after 10 s (no bytes), CLI --timeout 500ms --retries 0", "exit 1 naming the timeout, long before 10 s", async () => {
+    fp.clear();
+    fp.add({ match: manifestTag, times: 2, action: { kind: "delay", ms: 10_000 } }); // a HEAD, then the GET tcrane falls back to
+    const out = outDir();
+    const r = await cli(env, ["copy", "--timeout", "500ms", "--retries", "0", `${fp.host}/src/app:1`, `oci:${out}:x`]);
+    const o = failsWith(r, 1, /timed out waiting for the response \(--timeout/);
+    assert.ok(r.ms < 8000, `took ${r.ms} ms`);
+    assert.deepEqual(await listTree(out), []);
+    return `${o} (${r.ms} ms)`;
+  });
+  await table.case("--timeout abc", "exit 2 naming the flag", async () => {
+    const r = await cli(env, ["digest", "--timeout", "abc", src()]);
+    return failsWith(r, 2, /--timeout: "abc" is not a duration/);
+  });
+  fp.clear();
+  // the parser alone: Go-style durations or plain seconds
+  assert.equal(parseDuration("timeout", "500ms"), 500);
+  assert.equal(parseDuration("timeout", "1m30s"), 90_000);
+  assert.equal(parseDuration("timeout", "2"), 2000);
+  assert.equal(parseDuration("timeout", "1.5h"), 5_400_000);
+  for (const bad of ["0s", "5 minutes", "-1s", "", "10x"]) assert.throws(() => parseDuration("timeout", bad), code("USAGE"), bad);
 });
 
 test("a slow trickle completes (each gap shorter than the body timeout, the whole longer)", async () => {
