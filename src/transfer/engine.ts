@@ -45,11 +45,11 @@ export function smallBlobLimit(jobs: number, limit: ReturnType<typeof pLimit>): 
 
 /**
  * Layers gzip-compressed at once (beside the `jobs` limit, never above it). Compressing is CPU work:
- * one layer already spreads its windows over every core (parallel-gzip.ts) and incompressible
- * windows are copied on the main thread, so a third or fourth layer at once adds no speed, only its
- * buffers. Measured on the 2-core machine, the 8 × 128 MiB uncompressed docker-archive pushed to a
- * registry (4 runs each, alternating): 4 at once 3.9–4.1 s and 116–122 MiB peak RSS, 2 at once
- * 3.7–3.9 s and 107–113 MiB. Layers of SMALL_BLOB_BYTES or less are not counted.
+ * one layer already spreads its windows over every core (parallel-gzip.ts) and the main thread
+ * checksums every byte, so a third or fourth layer at once adds no speed, only its buffers.
+ * Measured on the 2-core machine, the 8 × 128 MiB uncompressed docker-archive pushed to a registry
+ * (4 runs each, alternating): 4 at once 3.9–4.1 s and 116–122 MiB peak RSS, 2 at once 3.7–3.9 s
+ * and 107–113 MiB. Layers of SMALL_BLOB_BYTES or less are not counted.
  */
 export const COMPRESS_IN_FLIGHT = 2;
 

@@ -293,7 +293,7 @@ export class OciLayoutSink extends OciLayoutReader implements Sink, Committer {
   async init(): Promise<void> {
     try {
       const first = await mkdir(join(this.dir, "blobs"), { recursive: true });
-      if (first !== undefined && first !== join(this.dir, "blobs")) this.createdFrom = first;
+      if (first !== undefined && resolve(first) !== resolve(this.dir, "blobs")) this.createdFrom = first;
     } catch (err) {
       const t = toTcraneError(err);
       throw new TcraneError(t.code, t.message, { what: this.dir, cause: err });
