@@ -3,6 +3,7 @@
  */
 import type { Argv } from "yargs";
 import { TcraneError } from "../src/errors.js";
+import { DEFAULT_BODY_TIMEOUT, DEFAULT_CONNECT_TIMEOUT, DEFAULT_HEADERS_TIMEOUT } from "../src/registry/http.js";
 
 /** The parsed global flags every command handler receives. */
 export interface GlobalArgs {
@@ -62,7 +63,7 @@ export function withGlobals<T>(y: Argv<T>): Argv<T & GlobalArgs> {
     .option("ca-file", { type: "string", global: true, describe: "Extra CA certificates (PEM)" })
     .option("cert-dir", { type: "string", global: true, describe: "docker certs.d directory (default /etc/docker/certs.d)" })
     .option("retries", { type: "number", global: true, describe: "Retries of a failed request (default 4)" })
-    .option("timeout", { type: "string", global: true, describe: "Longest silence of a registry before a request fails (and is retried): connecting, waiting for headers, between body bytes; e.g. 30s, 2m (default 15s connect, 120s headers, 60s body)" })
+    .option("timeout", { type: "string", global: true, describe: `Longest silence of a registry before a request fails (and is retried): connecting, waiting for headers, between body bytes; e.g. 30s, 2m (default ${DEFAULT_CONNECT_TIMEOUT / 1000}s connect, ${DEFAULT_HEADERS_TIMEOUT / 1000}s headers, ${DEFAULT_BODY_TIMEOUT / 1000}s body)` })
     .option("allow-nondistributable-artifacts", { type: "boolean", default: false, global: true, describe: "Copy non-distributable (foreign) layers too, from their urls when the source registry lacks them" }) as unknown as Argv<
     T & GlobalArgs
   >;
