@@ -11,29 +11,18 @@ import { openDockerArchiveSource } from "../src/transports/docker-archive-source
 import { createDockerArchiveSink, v1LayerId } from "../src/transports/docker-archive-sink.js";
 import { TarIndex } from "../src/transports/tar-index.js";
 import { plainArchive } from "../src/transports/files.js";
-import {
-  classicDockerSave,
-  containerdSave,
-  craneTarball,
-  docker25Save,
-  fetchVerifiedImage,
-  makeImage,
-  pushImage,
-  skopeoStyle,
-  streamBytes,
-  writeTar,
-  type TestImage,
-} from "./fixtures/archives.js";
+import { classicDockerSave, containerdSave, craneTarball, docker25Save, skopeoStyle } from "./fixtures/archives.js";
+import { fetchVerifiedImage, makeImage, pushToSink, streamBytes, writeTar, type Image } from "./fixtures/images.js";
 import { code, withTempDir } from "./harness/tools.js";
 
 /** The synthesized manifest must name the image's config and its layers (by diffID when uncompressed). */
-function assertSame(m: ImageManifest, img: TestImage, uncompressed: boolean) {
+function assertSame(m: ImageManifest, img: Image, uncompressed: boolean) {
   assert.equal(m.mediaType, "application/vnd.docker.distribution.manifest.v2+json");
   assert.equal(m.config.digest, img.configDesc.digest);
   assert.equal(m.config.mediaType, "application/vnd.docker.container.image.v1+json");
   assert.deepEqual(
     m.layers.map((l) => l.digest),
-    img.layers.map((l) => (uncompressed ? l.diffId : l.digest)),
+    img.layers.map((l) => (uncompressed ? l.diffId : l.desc.digest)),
   );
   for (const l of m.layers) {
     assert.equal(l.mediaType, uncompressed ? "application/vnd.docker.image.rootfs.diff.tar" : "application/vnd.docker.image.rootfs.diff.tar.gzip");
@@ -163,8 +152,8 @@ test("docker-archive source: a layer whose bytes do not match its digest fails w
     const other = await makeImage({ layers: 1 });
     await writeTar(wrongGz, [
       { name: `sha256:${hex(img.configDesc.digest)}`, data: img.config },
-      { name: `${hex(img.layerDescs[0]!.digest)}.tar.gz`, data: other.layerBlobs[0]! },
-      { name: "manifest.json", data: JSON.stringify([{ Config: `sha256:${hex(img.configDesc.digest)}`, Layers: [`${hex(img.layerDescs[0]!.digest)}.tar.gz`] }]) },
+      { name: `${hex(img.layers[0]!.desc.digest)}.tar.gz`, data: other.layers[0]!.blob },
+      { name: "manifest.json", data: JSON.stringify([{ Config: `sha256:${hex(img.configDesc.digest)}`, Layers: [`${hex(img.layers[0]!.desc.digest)}.tar.gz`] }]) },
     ]);
     const s1 = await openDockerArchiveSource(wrongGz);
     const m1 = JSON.parse((await streamBytes(await s1.fetch(await s1.resolve()))).toString()) as ImageManifest;
@@ -192,7 +181,7 @@ test("docker-archive sink (tarball form): crane layout, concurrent pushes, round
     for (const compress of ["none", "gzip"] as const) {
       const p = join(dir, `out-${compress}.tar`);
       const sink = await createDockerArchiveSink(p, { compress });
-      await Promise.all([pushImage(sink, a, "example.com/a:1"), pushImage(sink, b, "b:latest")]);
+      await Promise.all([pushToSink(sink, a, "example.com/a:1"), pushToSink(sink, b, "b:latest")]);
       await sink.tag(a.manifestDesc, "example.com/a:2");
       await sink.commit();
       const pf = await plainArchive(p);
@@ -200,7 +189,7 @@ test("docker-archive sink (tarball form): crane layout, concurrent pushes, round
       const idx = await TarIndex.build(pf.path);
       const names = [...idx.entries()].map((e) => e.name);
       assert.ok(names.includes(`sha256:${a.configDesc.digest.slice(7)}`));
-      for (const d of a.layerDescs) assert.ok(names.includes(`${d.digest.slice(7)}.tar.gz`));
+      for (const l of a.layers) assert.ok(names.includes(`${l.desc.digest.slice(7)}.tar.gz`));
       const manifest = JSON.parse((await idx.readFile("manifest.json")).toString());
       assert.deepEqual(
         manifest.map((e: { RepoTags: string[] }) => e.RepoTags),
@@ -209,7 +198,7 @@ test("docker-archive sink (tarball form): crane layout, concurrent pushes, round
       await pf.cleanup();
       const src = await openDockerArchiveSource(p);
       const ma = await fetchVerifiedImage(src, await src.resolve("example.com/a:2"));
-      assert.deepEqual(ma.layers.map((l) => l.digest), a.layerDescs.map((l) => l.digest), "no recompression");
+      assert.deepEqual(ma.layers.map((l) => l.digest), a.layers.map((l) => l.desc.digest), "no recompression");
       assertSame(await fetchVerifiedImage(src, await src.resolve("b")), b, false);
       await src.close();
     }
@@ -222,12 +211,12 @@ test("docker-archive sink (legacy form): v1 ids, uncompressed layer.tar, reposit
     const img = await makeImage({ layers: 2 });
     const p = join(dir, "legacy.tar");
     const sink = await createDockerArchiveSink(p, { format: "legacy" });
-    await pushImage(sink, img, "example.com/app:v1");
+    await pushToSink(sink, img, "example.com/app:v1");
     await sink.commit();
     const idx = await TarIndex.build(p);
     const manifest = JSON.parse((await idx.readFile("manifest.json")).toString());
-    const id0 = v1LayerId(img.layerDescs[0]!.digest, "");
-    const id1 = v1LayerId(img.layerDescs[1]!.digest, id0, img.config);
+    const id0 = v1LayerId(img.layers[0]!.desc.digest, "");
+    const id1 = v1LayerId(img.layers[1]!.desc.digest, id0, img.config);
     assert.deepEqual(manifest, [{ Config: `${img.configDesc.digest.slice(7)}.json`, RepoTags: ["example.com/app:v1"], Layers: [`${id0}/layer.tar`, `${id1}/layer.tar`] }]);
     assert.deepEqual(JSON.parse((await idx.readFile("repositories")).toString()), { "example.com/app": { v1: id1 } });
     assert.ok((await idx.readFile(`${id0}/layer.tar`)).equals(img.layers[0]!.tar));
@@ -248,7 +237,7 @@ test("docker-archive sink: abort leaves nothing behind and keeps an existing fil
     await writeFile(p, "previous");
     for (const format of ["tarball", "legacy"] as const) {
       const sink = await createDockerArchiveSink(p, { format });
-      await pushImage(sink, img, "x:1");
+      await pushToSink(sink, img, "x:1");
       await sink.abort();
     }
     assert.deepEqual(await readdir(dir), ["keep.tar"]);
@@ -270,8 +259,8 @@ test("docker-archive source: compressed layers without a usable digest in their 
     // layer 0: gzip bytes under a name encoding its diff_id; layer 1: gzip bytes under a plain name
     await writeTar(p, [
       { name: `${hex(img.configDesc.digest)}.json`, data: img.config },
-      { name: `${hex(img.layers[0]!.diffId)}.tar`, data: img.layerBlobs[0]! },
-      { name: "l1/layer.tar", data: img.layerBlobs[1]! },
+      { name: `${hex(img.layers[0]!.diffId)}.tar`, data: img.layers[0]!.blob },
+      { name: "l1/layer.tar", data: img.layers[1]!.blob },
       { name: "manifest.json", data: JSON.stringify([{ Config: `${hex(img.configDesc.digest)}.json`, RepoTags: ["x:1"], Layers: [`${hex(img.layers[0]!.diffId)}.tar`, "l1/layer.tar"] }]) },
     ]);
     const src = await openDockerArchiveSource(p);

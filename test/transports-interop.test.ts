@@ -10,7 +10,7 @@ import { createDockerArchiveSink } from "../src/transports/docker-archive-sink.j
 import { createOciArchiveSink, openOciArchiveSource } from "../src/transports/oci-archive.js";
 import { createOciLayoutSink, openOciLayoutSource } from "../src/transports/oci-layout.js";
 import type { Closer, Source } from "../src/transports/types.js";
-import { fetchVerifiedImage, makeImage, pushImage, streamBytes, type TestImage } from "./fixtures/archives.js";
+import { fetchVerifiedImage, makeImage, pushToSink, streamBytes, type Image } from "./fixtures/images.js";
 import { requireBinary, run, withTempDir } from "./harness/tools.js";
 
 const SKOPEO = requireBinary("skopeo");
@@ -36,7 +36,7 @@ test("skopeo copies from our oci layout to docker-archive and oci-archive; our s
     const img = await makeImage({ layers: 2 });
     const layout = join(dir, "layout");
     const sink = await createOciLayoutSink(layout);
-    await pushImage(sink, img, "v1");
+    await pushToSink(sink, img, "v1");
     await sink.commit();
     await skopeo("copy", `oci:${layout}:v1`, `docker-archive:${join(dir, "sk.tar")}:example.com/app:v1`);
     await skopeo("copy", `oci:${layout}:v1`, `oci-archive:${join(dir, "sk-oci.tar")}:v1`);
@@ -60,7 +60,7 @@ test("skopeo copies from our oci layout to docker-archive and oci-archive; our s
   });
 });
 
-async function writeAll(dir: string, img: TestImage) {
+async function writeAll(dir: string, img: Image) {
   const paths = {
     tarball: join(dir, "tarball.tar"),
     legacy: join(dir, "legacy.tar"),
@@ -74,7 +74,7 @@ async function writeAll(dir: string, img: TestImage) {
     [paths.tarballGz, "tarball", "gzip"],
   ] as const) {
     const s = await createDockerArchiveSink(p, { format, compress });
-    await pushImage(s, img, "example.com/app:v1");
+    await pushToSink(s, img, "example.com/app:v1");
     await s.commit();
   }
   for (const [p, compress] of [
@@ -82,7 +82,7 @@ async function writeAll(dir: string, img: TestImage) {
     [paths.ociGz, "gzip"],
   ] as const) {
     const s = await createOciArchiveSink(p, { compress, dockerManifest: true });
-    await pushImage(s, img);
+    await pushToSink(s, img);
     await s.tag({ ...img.manifestDesc, annotations: { "io.containerd.image.name": "example.com/app:v1" } }, "v1");
     await s.commit();
   }
@@ -115,7 +115,7 @@ test("skopeo reads what our sinks write (docker-archive both forms, oci-archive 
       await skopeo("copy", `oci-archive:${f}:v1`, `oci:${out}:v1`);
       await withSource(openOciLayoutSource(out), async (src) => {
         const m = await fetchVerifiedImage(src, await src.resolve("v1"));
-        assert.deepEqual(m.layers.map((l) => l.digest), img.layerDescs.map((l) => l.digest), "same blobs, no recompression");
+        assert.deepEqual(m.layers.map((l) => l.digest), img.layers.map((l) => l.desc.digest), "same blobs, no recompression");
       });
     }
     // tcrane reads its own gzip output

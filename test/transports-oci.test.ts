@@ -8,14 +8,14 @@ import { createOciArchiveSink, openOciArchiveSource } from "../src/transports/oc
 import { createOciLayoutSink, openOciLayoutSource, type OciLayoutReader } from "../src/transports/oci-layout.js";
 import { TarIndex } from "../src/transports/tar-index.js";
 import type { Source } from "../src/transports/types.js";
-import { fetchVerified, makeImage, makeIndex, nestedLayout, pushBytes, pushImage, writeTar, type TestImage } from "./fixtures/archives.js";
+import { fetchVerified, makeImage, makeIndex, nestedLayout, pushBytes, pushToSink, writeTar, type Image } from "./fixtures/images.js";
 import { code, withTempDir } from "./harness/tools.js";
 
 /** Every blob of the image verifies through the source. */
-async function validateImage(src: Source, img: TestImage): Promise<void> {
+async function validateImage(src: Source, img: Image): Promise<void> {
   assert.ok((await fetchVerified(src, img.manifestDesc)).equals(img.manifest));
   assert.ok((await fetchVerified(src, img.configDesc)).equals(img.config));
-  for (let i = 0; i < img.layerDescs.length; i++) assert.ok((await fetchVerified(src, img.layerDescs[i]!)).equals(img.layerBlobs[i]!));
+  for (const l of img.layers) assert.ok((await fetchVerified(src, l.desc)).equals(l.blob));
 }
 
 test("oci layout: write with the sink, read back; resolve by name, digest, position; append and replace", async () => {
@@ -24,14 +24,14 @@ test("oci layout: write with the sink, read back; resolve by name, digest, posit
     const a = await makeImage({ layers: 2 });
     const b = await makeImage({ layers: 1 });
     const s1 = await createOciLayoutSink(layout);
-    await pushImage(s1, a, "v1");
+    await pushToSink(s1, a, "v1");
     await s1.commit();
     const r1 = await openOciLayoutSource(layout);
     assert.equal((await r1.resolve()).digest, a.manifestDesc.digest, "single entry");
     assert.equal(JSON.parse(await readFile(join(layout, "oci-layout"), "utf8")).imageLayoutVersion, "1.0.0");
     // append b as v2, then move v1 to b: v1 replaced, one entry each
     const s2 = await createOciLayoutSink(layout);
-    await pushImage(s2, b, "v2");
+    await pushToSink(s2, b, "v2");
     await s2.tag(b.manifestDesc, "v1");
     await s2.commit();
     const r2 = await openOciLayoutSource(layout);
@@ -62,10 +62,10 @@ test("oci layout: nested indexes are searched by ref.name and digest", async () 
   await withTempDir(async (dir) => {
     const f = await nestedLayout(dir);
     const src = await openOciLayoutSource(dir);
-    assert.equal((await src.resolve("multi")).digest, f.outer.digest);
+    assert.equal((await src.resolve("multi")).digest, f.outer.manifestDesc.digest);
     assert.equal((await src.resolve("single")).digest, f.single.manifestDesc.digest);
     const nested = await src.resolve("nested");
-    assert.equal(nested.digest, f.inner.desc.digest);
+    assert.equal(nested.digest, f.inner.manifestDesc.digest);
     assert.equal(nested.mediaType, "application/vnd.oci.image.index.v1+json");
     const arm = await src.resolve(f.b.manifestDesc.digest);
     assert.equal(arm.platform?.architecture, "arm64", "found inside the nested index, with its platform");
@@ -78,7 +78,7 @@ test("oci layout: two sinks committing into one layout at once keep both entries
   await withTempDir(async (dir) => {
     const imgs = await Promise.all(Array.from({ length: 6 }, () => makeImage({ layers: 1 })));
     const sinks = await Promise.all(imgs.map(() => createOciLayoutSink(dir)));
-    await Promise.all(imgs.map((img, i) => pushImage(sinks[i]!, img, `t${i}`)));
+    await Promise.all(imgs.map((img, i) => pushToSink(sinks[i]!, img, `t${i}`)));
     await Promise.all(sinks.map((s) => s.commit()));
     const idx = JSON.parse(await readFile(join(dir, "index.json"), "utf8")) as ImageIndex;
     assert.deepEqual(idx.manifests.map((m) => m.annotations?.["org.opencontainers.image.ref.name"]).sort(), ["t0", "t1", "t2", "t3", "t4", "t5"]);
@@ -92,17 +92,17 @@ test("oci layout sink: abort forgets tags; a wrong size fails and leaves no temp
   await withTempDir(async (dir) => {
     const kept = await makeImage({ layers: 1 });
     const s0 = await createOciLayoutSink(dir);
-    await pushImage(s0, kept, "kept");
+    await pushToSink(s0, kept, "kept");
     await s0.commit();
     const img = await makeImage({ layers: 1 });
     const s = await createOciLayoutSink(dir);
-    await pushImage(s, img, "gone");
+    await pushToSink(s, img, "gone");
     await s.abort();
     const idx = JSON.parse(await readFile(join(dir, "index.json"), "utf8")) as ImageIndex;
     assert.deepEqual(idx.manifests.map((m) => m.annotations?.["org.opencontainers.image.ref.name"]), ["kept"]);
     const s2 = await createOciLayoutSink(dir);
     const { Readable } = await import("node:stream");
-    const bad = { ...img.layerDescs[0]!, digest: `sha256:${"0".repeat(64)}`, size: 5 };
+    const bad = { ...img.layers[0]!.desc, digest: `sha256:${"0".repeat(64)}`, size: 5 };
     await assert.rejects(s2.push(bad, Readable.from([Buffer.from("toolong")])), code("SIZE_MISMATCH"));
     assert.ok((await readdir(join(dir, "blobs", "sha256"))).every((n) => /^[a-f0-9]{64}$/.test(n)));
     assert.equal(await s2.exists(bad), false);
@@ -115,39 +115,39 @@ test("oci layout sink: abort removes a layout it created (and its directory), ne
     // a new directory (and its new parent): gone after the abort
     const fresh = join(tmp, "new", "layout");
     const s = await createOciLayoutSink(fresh);
-    await pushImage(s, img, "x");
+    await pushToSink(s, img, "x");
     await s.abort();
     assert.equal((await readdir(tmp)).includes("new"), false);
     // an existing empty directory: stays, empty
     const empty = join(tmp, "empty");
     await (await import("node:fs/promises")).mkdir(empty);
     const s1 = await createOciLayoutSink(empty);
-    await pushImage(s1, img, "x");
+    await pushToSink(s1, img, "x");
     await s1.abort();
     assert.deepEqual(await readdir(empty), []);
     // another sink stored a blob meanwhile: the layout stays, with that blob
     const shared = join(tmp, "shared");
     const creator = await createOciLayoutSink(shared);
     const other = await createOciLayoutSink(shared);
-    await pushBytes(other, img.layerDescs[0]!, img.layerBlobs[0]!);
-    await pushImage(creator, img, "x");
+    await pushBytes(other, img.layers[0]!.desc, img.layers[0]!.blob);
+    await pushToSink(creator, img, "x");
     await creator.abort();
-    assert.equal(await other.exists(img.layerDescs[0]!), true);
+    assert.equal(await other.exists(img.layers[0]!.desc), true);
     assert.deepEqual((await readdir(shared)).sort(), ["blobs", "index.json", "oci-layout"]);
   });
 });
 
 test("oci-archive: sink writes a tar layout (plain and gzip), source reads it back; index entries resolve", async () => {
   await withTempDir(async (dir) => {
-    const a = await makeImage({ layers: 2, arch: "amd64" });
-    const b = await makeImage({ layers: 1, arch: "arm64" });
-    const index = makeIndex([{ desc: a.manifestDesc, arch: "amd64" }, { desc: b.manifestDesc, arch: "arm64" }]);
+    const a = await makeImage({ layers: 2, platform: "linux/amd64" });
+    const b = await makeImage({ layers: 1, platform: "linux/arm64" });
+    const index = makeIndex([a, b]);
     for (const compress of ["none", "gzip"] as const) {
       const p = join(dir, `bundle-${compress}.tar`);
       const sink = await createOciArchiveSink(p, { compress });
-      await Promise.all([pushImage(sink, a), pushImage(sink, b)]);
-      await pushBytes(sink, index.desc, index.bytes);
-      await sink.tag({ ...index.desc, annotations: { "io.containerd.image.name": "example.com/multi:1" } }, "example.com/multi:1");
+      await Promise.all([pushToSink(sink, a), pushToSink(sink, b)]);
+      await pushBytes(sink, index.manifestDesc, index.manifest);
+      await sink.tag({ ...index.manifestDesc, annotations: { "io.containerd.image.name": "example.com/multi:1" } }, "example.com/multi:1");
       await sink.tag(a.manifestDesc, "single");
       await sink.commit();
       const pf = await plainArchive(p);
@@ -156,13 +156,13 @@ test("oci-archive: sink writes a tar layout (plain and gzip), source reads it ba
       const src = await openOciArchiveSource(p);
       try {
         const root = await src.resolve("example.com/multi:1");
-        assert.equal(root.digest, index.desc.digest);
+        assert.equal(root.digest, index.manifestDesc.digest);
         assert.equal(root.annotations?.["io.containerd.image.name"], "example.com/multi:1");
         assert.equal((await src.resolve("single")).digest, a.manifestDesc.digest);
         assert.equal((await src.resolve(b.manifestDesc.digest)).platform?.architecture, "arm64");
         await validateImage(src, a);
         await validateImage(src, b);
-        assert.ok((await fetchVerified(src, index.desc)).equals(index.bytes));
+        assert.ok((await fetchVerified(src, index.manifestDesc)).equals(index.manifest));
         await assert.rejects(src.resolve("other"), code("NOT_FOUND"));
         const lst = await (src as OciLayoutReader).list();
         assert.deepEqual(lst.map((l) => l.names), [["example.com/multi:1"], ["single"]]);
@@ -177,25 +177,25 @@ test("oci-archive sink: dockerManifest lists tagged images (an index by its linu
   await withTempDir(async (dir) => {
     const a = await makeImage({ layers: 2 });
     const b = await makeImage({ layers: 1 });
-    const index = makeIndex([{ desc: b.manifestDesc }]);
+    const index = makeIndex([b]);
     const p = join(dir, "bundle.tar");
     const sink = await createOciArchiveSink(p, { dockerManifest: true });
-    await pushImage(sink, a);
-    await pushImage(sink, b);
-    await pushBytes(sink, index.desc, index.bytes);
+    await pushToSink(sink, a);
+    await pushToSink(sink, b);
+    await pushBytes(sink, index.manifestDesc, index.manifest);
     await sink.tag({ ...a.manifestDesc, annotations: { "io.containerd.image.name": "docker.io/library/busybox:1" } }, "docker.io/library/busybox:1");
     await sink.tag(a.manifestDesc, "example.com/x/y:2");
-    await sink.tag(index.desc, "example.com/multi:1");
+    await sink.tag(index.manifestDesc, "example.com/multi:1");
     const c = await makeImage({ layers: 1 });
-    await pushImage(sink, c, "v9"); // a bare ref.name is a tag, not an image name: no RepoTag
+    await pushToSink(sink, c, "v9"); // a bare ref.name is a tag, not an image name: no RepoTag
     await sink.commit();
     const idx = await TarIndex.build(p);
     const hex = (d: string) => `blobs/sha256/${d.slice(7)}`;
     assert.deepEqual(JSON.parse((await idx.readFile("manifest.json")).toString()), [
-      { Config: hex(a.configDesc.digest), RepoTags: ["busybox:1", "example.com/x/y:2"], Layers: a.layerDescs.map((l) => hex(l.digest)) },
+      { Config: hex(a.configDesc.digest), RepoTags: ["busybox:1", "example.com/x/y:2"], Layers: a.layers.map((l) => hex(l.desc.digest)) },
       // the index's child has no platform, so it counts as linux/amd64 and is listed under the index's tag
-      { Config: hex(b.configDesc.digest), RepoTags: ["example.com/multi:1"], Layers: b.layerDescs.map((l) => hex(l.digest)) },
-      { Config: hex(c.configDesc.digest), RepoTags: null, Layers: c.layerDescs.map((l) => hex(l.digest)) },
+      { Config: hex(b.configDesc.digest), RepoTags: ["example.com/multi:1"], Layers: b.layers.map((l) => hex(l.desc.digest)) },
+      { Config: hex(c.configDesc.digest), RepoTags: null, Layers: c.layers.map((l) => hex(l.desc.digest)) },
     ]);
     assert.deepEqual(JSON.parse((await idx.readFile("oci-layout")).toString()), { imageLayoutVersion: "1.0.0" });
     assert.equal(JSON.parse((await idx.readFile("index.json")).toString()).manifests.length, 4);
@@ -221,7 +221,7 @@ test("oci-archive: bad inputs and abort", async () => {
     const target = join(dir, "keep.tar");
     await writeFile(target, "old");
     const sink = await createOciArchiveSink(target, { compress: "gzip" });
-    await pushImage(sink, img, "x");
+    await pushToSink(sink, img, "x");
     await sink.abort();
     assert.equal(await readFile(target, "utf8"), "old");
     assert.deepEqual((await readdir(dir)).sort(), ["badindex.tar", "docker.tar", "keep.tar", "missing.tar"]);
@@ -235,7 +235,7 @@ test("'-' writes archives to stdout and reads them (gzip, via a temp spool) from
     const script = join(dir, "io.mjs");
     await writeFile(
       script,
-      `import { makeImage, pushImage, streamBytes } from ${JSON.stringify(`${dist}test/fixtures/archives.js`)};
+      `import { makeImage, pushToSink, streamBytes } from ${JSON.stringify(`${dist}test/fixtures/images.js`)};
 import { createDockerArchiveSink } from ${JSON.stringify(`${dist}src/transports/docker-archive-sink.js`)};
 import { openDockerArchiveSource } from ${JSON.stringify(`${dist}src/transports/docker-archive-source.js`)};
 import { createOciArchiveSink, openOciArchiveSource } from ${JSON.stringify(`${dist}src/transports/oci-archive.js`)};
@@ -243,7 +243,7 @@ const [mode, kind] = process.argv.slice(2);
 if (mode === "write") {
   const img = await makeImage({ layers: 2 });
   const sink = kind === "docker" ? await createDockerArchiveSink("-", { compress: "gzip" }) : await createOciArchiveSink("-", { compress: "gzip" });
-  await pushImage(sink, img, kind === "docker" ? "example.com/io:1" : "io");
+  await pushToSink(sink, img, kind === "docker" ? "example.com/io:1" : "io");
   await sink.commit();
   process.stderr.write(img.configDesc.digest);
 } else {
@@ -271,23 +271,23 @@ test("untagged roots pushed into a layout or an oci-archive become unnamed index
   await withTempDir(async (dir) => {
     const a = await makeImage({ layers: 1 });
     const b = await makeImage({ layers: 1 });
-    const index = makeIndex([{ desc: b.manifestDesc }]);
+    const index = makeIndex([b]);
     const layout = join(dir, "layout");
     const s = await createOciLayoutSink(layout);
-    await pushImage(s, a);
-    await pushImage(s, b);
-    await pushBytes(s, index.desc, index.bytes);
+    await pushToSink(s, a);
+    await pushToSink(s, b);
+    await pushBytes(s, index.manifestDesc, index.manifest);
     await s.commit();
     const src = await openOciLayoutSource(layout);
-    assert.deepEqual((await src.list()).map((l) => [l.descriptor.digest, l.names]).sort(), [[a.manifestDesc.digest, []], [index.desc.digest, []]].sort());
+    assert.deepEqual((await src.list()).map((l) => [l.descriptor.digest, l.names]).sort(), [[a.manifestDesc.digest, []], [index.manifestDesc.digest, []]].sort());
     // the same run again adds nothing (dedup by digest among unnamed entries)
     const s2 = await createOciLayoutSink(layout);
-    await pushImage(s2, a);
+    await pushToSink(s2, a);
     await s2.commit();
     assert.equal((await src.list()).length, 2);
     const p = join(dir, "one.tar");
     const o = await createOciArchiveSink(p);
-    await pushImage(o, a);
+    await pushToSink(o, a);
     await o.commit();
     const os = await openOciArchiveSource(p);
     assert.equal((await os.resolve()).digest, a.manifestDesc.digest);
@@ -303,13 +303,13 @@ test("two processes writing one layout at once both keep their entries (index.js
     const layout = join(dir, "layout");
     await writeFile(
       script,
-      `import { makeImage, pushImage } from ${JSON.stringify(`${dist}test/fixtures/archives.js`)};
+      `import { makeImage, pushToSink } from ${JSON.stringify(`${dist}test/fixtures/images.js`)};
 import { createOciLayoutSink } from ${JSON.stringify(`${dist}src/transports/oci-layout.js`)};
 const [dir, prefix] = process.argv.slice(2);
 for (let i = 0; i < 8; i++) {
   const img = await makeImage({ layers: 1 });
   const sink = await createOciLayoutSink(dir);
-  await pushImage(sink, img, prefix + i);
+  await pushToSink(sink, img, prefix + i);
   await sink.commit();
 }
 `,

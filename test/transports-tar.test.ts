@@ -7,7 +7,7 @@ import { Readable } from "node:stream";
 import { gzipSync } from "node:zlib";
 import { plainArchive, withLock } from "../src/transports/files.js";
 import { TarIndex, TarWriter } from "../src/transports/tar-index.js";
-import { streamBytes, tarBytes, writeTar } from "./fixtures/archives.js";
+import { streamBytes, tarBytes, writeTar } from "./fixtures/images.js";
 import { code, withTempDir } from "./harness/tools.js";
 
 test("tar index: member data offsets are right after pax and GNU long-name headers", async () => {

@@ -7,7 +7,7 @@
 import { createGzip, gzipSync } from "node:zlib";
 import { Readable } from "node:stream";
 import { digestOf } from "../../../src/image/digest.js";
-import { tarBytes, type Member } from "../../fixtures/archives.js";
+import { tarBytes, type Member } from "../../fixtures/images.js";
 import type { FaultImage } from "./images.js";
 
 const hex = (d: string) => d.slice("sha256:".length);

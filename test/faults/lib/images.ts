@@ -11,7 +11,7 @@ import { gzipSync } from "node:zlib";
 import { RegistryClient } from "../../../src/registry/client.js";
 import { digestOf } from "../../../src/image/digest.js";
 import type { Descriptor } from "../../../src/image/types.js";
-import { tarBytes } from "../../fixtures/archives.js";
+import { tarBytes } from "../../fixtures/images.js";
 import { CANARY_PASSWORD, CANARY_USER } from "./cases.js";
 
 /** A test image: blobs by digest plus its manifest. */
