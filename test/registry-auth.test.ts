@@ -21,7 +21,7 @@ import { run, tempDir, withTempDir } from "./harness/tools.js";
 import { RegistryClient, type Repo } from "../src/registry/index.js";
 import { TcraneError } from "../src/errors.js";
 import type { Credential, Keychain } from "../src/auth/types.js";
-import { makeImage, pullImage, pushImage } from "./registry-fixtures.js";
+import { pullImage, pushToRegistry, randomImage } from "./fixtures/images.js";
 import { backends } from "./registry-backends.js";
 
 const scopeOf = (repo: string, ...actions: string[]) => `repository:${repo}:${actions.join(",")}`;
@@ -58,11 +58,11 @@ for (const backend of backends) {
       const wrong = new RegistryClient({ credentials: { username: "bob", password: "nope-nope" } });
       try {
         const repo = { registry: reg.host, repository: "basic/img" };
-        const img = makeImage([1000, 2000]);
+        const img = randomImage([1000, 2000]);
         await c.checkAuth(reg.host);
-        await pushImage(c, repo, "v1", img);
+        await pushToRegistry(c, repo, img, "v1");
         const got = await pullImage(c, repo, "v1");
-        assert.deepEqual(got.get(img.layers[1]!.digest), img.layers[1]!.bytes);
+        assert.deepEqual(got.get(img.layers[1]!.desc.digest), img.layers[1]!.blob);
         assert.deepEqual(await c.token(reg.host, [scopeOf("basic/img", "pull")]), { scheme: "basic" });
         assert.ok(lines.some((l) => l.startsWith("--> PUT ")) && lines.some((l) => /^<-- 201 PUT /.test(l)), lines.join("\n"));
         const all = lines.join("\n");
@@ -90,23 +90,23 @@ for (const backend of backends) {
       const creds = { username: "tina", password: "tina-tls-pw" };
       try {
         const repo = { registry: reg.host, repository: "tls/img" };
-        const img = makeImage([800]);
+        const img = randomImage([800]);
         await assertRejectedWithoutCa(reg.host, creds, dir);
         await mkdir(join(dir, reg.host), { recursive: true });
         await copyFile(reg.pki!.caCertPath, join(dir, reg.host, "ca.crt"));
         const viaCertsD = new RegistryClient({ credentials: creds, certDir: dir });
         try {
-          await pushImage(viaCertsD, repo, "v1", img);
+          await pushToRegistry(viaCertsD, repo, img, "v1");
           const got = await pullImage(viaCertsD, repo, "v1");
-          assert.deepEqual(got.get(img.layers[0]!.digest), img.layers[0]!.bytes);
+          assert.deepEqual(got.get(img.layers[0]!.desc.digest), img.layers[0]!.blob);
         } finally {
           await viaCertsD.close();
         }
-        await assertInsecureReads(repo, creds, img.manifestDigest);
+        await assertInsecureReads(repo, creds, img.manifestDesc.digest);
         const viaCaFile = new RegistryClient({ credentials: creds, caFile: reg.pki!.caCertPath, certDir: "/nonexistent" });
         const anon = new RegistryClient({ caFile: reg.pki!.caCertPath, certDir: "/nonexistent" });
         try {
-          assert.equal((await viaCaFile.headManifest(repo, "v1"))?.digest, img.manifestDigest);
+          assert.equal((await viaCaFile.headManifest(repo, "v1"))?.digest, img.manifestDesc.digest);
           assert.deepEqual(await viaCaFile.listTags(repo), ["v1"]);
           // TLS alone is not auth: without credentials the registry still answers 401
           await assert.rejects(anon.getManifest(repo, "v1"), (e: TcraneError) => e.code === "UNAUTHORIZED" && e.exitCode === 4);
@@ -130,9 +130,9 @@ describe("distribution only: Bearer token auth (the embedded registry has no tok
     try {
       const src = { registry: reg.host, repository: "team/src" };
       const dst = { registry: reg.host, repository: "team/dst" };
-      const img = makeImage([1000, 2000, 3000, 4000]);
+      const img = randomImage([1000, 2000, 3000, 4000]);
       await c.checkAuth(reg.host, [scopeOf(src.repository, "push", "pull")]);
-      await pushImage(c, src, "v1", img);
+      await pushToRegistry(c, src, img, "v1");
       assert.equal(ts.counters.total, 1, "push of a whole image: one token");
       ts.counters.reset();
 
@@ -142,7 +142,7 @@ describe("distribution only: Bearer token auth (the embedded registry has no tok
         const m = await c2.getManifest(src, "v1");
         await c2.checkAuth(reg.host, [scopeOf(dst.repository, "push", "pull")]);
         const results = await Promise.all(
-          [img.config, ...img.layers].map(async (b) => ((await c2.headBlob(dst, b.digest)) !== undefined ? "exists" : c2.pushBlob(dst, b, async () => c2.fetchBlob(src, b), { mountFrom: src }))),
+          [img.configDesc, ...img.layers.map((l) => l.desc)].map(async (b) => ((await c2.headBlob(dst, b.digest)) !== undefined ? "exists" : c2.pushBlob(dst, b, async () => c2.fetchBlob(src, b), { mountFrom: src }))),
         );
         assert.deepEqual(results, ["mounted", "mounted", "mounted", "mounted", "mounted"]);
         await c2.putManifest(dst, "v1", m.bytes, m.mediaType);
@@ -150,7 +150,7 @@ describe("distribution only: Bearer token auth (the embedded registry has no tok
         assert.equal(c2.stats.tokenRequests, ts.counters.total);
         assert.ok(ts.counters.total <= 3, `${ts.counters.total} token requests`);
         const got = await pullImage(c2, dst, "v1");
-        assert.deepEqual(got.get(img.layers[3]!.digest), img.layers[3]!.bytes);
+        assert.deepEqual(got.get(img.layers[3]!.desc.digest), img.layers[3]!.blob);
       } finally {
         await c2.close();
       }
@@ -164,7 +164,7 @@ describe("distribution only: Bearer token auth (the embedded registry has no tok
         assert.ok(t.token && t.expiresIn! > 200);
         ts.setIssueExpired(false);
         ts.counters.reset();
-        assert.equal((await c3.getManifest(src, "v1")).digest, img.manifestDigest);
+        assert.equal((await c3.getManifest(src, "v1")).digest, img.manifestDesc.digest);
         assert.equal(ts.counters.total, 1);
       } finally {
         await c3.close();
@@ -189,8 +189,8 @@ describe("distribution only: Bearer token auth (the embedded registry has no tok
       // insufficient scope: a pull-only user cannot push ⇒ exit 4, after one scope-merging retry
       const reader = new RegistryClient({ credentials: { username: "reader", password: "reader-pw" } });
       try {
-        assert.equal((await reader.getManifest(src, "v1")).digest, img.manifestDigest);
-        await assert.rejects(reader.pushBlob(dst, img.config, async () => (await import("node:stream")).Readable.from([img.config.bytes])), (e: TcraneError) => e.code === "UNAUTHORIZED" || e.code === "DENIED");
+        assert.equal((await reader.getManifest(src, "v1")).digest, img.manifestDesc.digest);
+        await assert.rejects(reader.pushBlob(dst, img.configDesc, async () => (await import("node:stream")).Readable.from([img.config])), (e: TcraneError) => e.code === "UNAUTHORIZED" || e.code === "DENIED");
         await assert.rejects(reader.getManifest({ registry: reg.host, repository: "other/x" }, "v1"), (e: TcraneError) => e.exitCode === 4);
       } finally {
         await reader.close();
@@ -211,9 +211,9 @@ describe("distribution only: Bearer token auth (the embedded registry has no tok
       const reg = await startDistribution({ mode: "bearer", token: ts });
       try {
         const repo = { registry: reg.host, repository: "public/img" };
-        const img = makeImage([500]);
+        const img = randomImage([500]);
         const pusher = new RegistryClient({ credentials: { username: "alice", password: "alice-pw" } });
-        await pushImage(pusher, repo, "v1", img);
+        await pushToRegistry(pusher, repo, img, "v1");
         await pusher.close();
         // a refresh token, as `docker login` stores it
         const url = new URL(ts.realm);
@@ -227,7 +227,7 @@ describe("distribution only: Bearer token auth (the embedded registry has no tok
         ts.counters.reset();
         const c = new RegistryClient({ credentials: { username: "alice", password: disablePost ? "alice-pw" : undefined, identityToken: body.refresh_token }, logger: process.env.DBG ? console.log : undefined });
         try {
-          assert.equal((await c.getManifest(repo, "v1")).digest, img.manifestDigest);
+          assert.equal((await c.getManifest(repo, "v1")).digest, img.manifestDesc.digest);
           if (disablePost) assert.deepEqual([ts.counters.post, ts.counters.get], [1, 1], "POST 404 then GET");
           else assert.deepEqual([ts.counters.post, ts.counters.get], [1, 0]);
           assert.equal(ts.counters.log.at(-1)!.status, 200);
@@ -237,15 +237,15 @@ describe("distribution only: Bearer token auth (the embedded registry has no tok
         ts.counters.reset();
         const rt = new RegistryClient({ credentials: { registryToken: body.token } });
         try {
-          assert.equal((await rt.getManifest(repo, "v1")).digest, img.manifestDigest);
+          assert.equal((await rt.getManifest(repo, "v1")).digest, img.manifestDesc.digest);
           assert.equal(ts.counters.total, 0, "a registry token is sent as is");
         } finally {
           await rt.close();
         }
         const anon = new RegistryClient();
         try {
-          assert.equal((await anon.getManifest(repo, "v1")).digest, img.manifestDigest);
-          await assert.rejects(anon.putManifest(repo, "v2", img.manifest, img.mediaType), (e: TcraneError) => e.exitCode === 4);
+          assert.equal((await anon.getManifest(repo, "v1")).digest, img.manifestDesc.digest);
+          await assert.rejects(anon.putManifest(repo, "v2", img.manifest, img.manifestDesc.mediaType), (e: TcraneError) => e.exitCode === 4);
         } finally {
           await anon.close();
         }
@@ -263,9 +263,9 @@ describe("distribution only: Bearer token auth (the embedded registry has no tok
       const c = new RegistryClient({ credentials: { username: "alice", password: "alice-pw" } });
       try {
         const repo = { registry: reg.host, repository: "fields/img" };
-        const img = makeImage([100]);
-        await pushImage(c, repo, "v1", img);
-        assert.equal((await c.getManifest(repo, "v1")).digest, img.manifestDigest, tokenFields);
+        const img = randomImage([100]);
+        await pushToRegistry(c, repo, img, "v1");
+        assert.equal((await c.getManifest(repo, "v1")).digest, img.manifestDesc.digest, tokenFields);
         const t = await c.token(reg.host, [scopeOf("fields/img", "pull")]);
         assert.equal(t.scheme, "bearer");
         assert.ok(t.token && t.token.split(".").length === 3);
@@ -283,7 +283,7 @@ describe("distribution only: Bearer token auth (the embedded registry has no tok
     const { dir, cleanup } = await tempDir("tcrane-certsd-");
     try {
       const repo = { registry: reg.host, repository: "tls/img" };
-      const img = makeImage([800]);
+      const img = randomImage([800]);
       const creds = { username: "alice", password: "alice-pw" };
       await assertRejectedWithoutCa(reg.host, creds, dir);
       // registry CA in certs.d/<host:port>/, token server CA in certs.d/<its host:port>/
@@ -294,12 +294,12 @@ describe("distribution only: Bearer token auth (the embedded registry has no tok
       }
       const viaCertsD = new RegistryClient({ credentials: creds, certDir: dir });
       try {
-        await pushImage(viaCertsD, repo, "v1", img);
-        assert.equal((await viaCertsD.getManifest(repo, "v1")).digest, img.manifestDigest);
+        await pushToRegistry(viaCertsD, repo, img, "v1");
+        assert.equal((await viaCertsD.getManifest(repo, "v1")).digest, img.manifestDesc.digest);
       } finally {
         await viaCertsD.close();
       }
-      await assertInsecureReads(repo, creds, img.manifestDigest);
+      await assertInsecureReads(repo, creds, img.manifestDesc.digest);
     } finally {
       await cleanup();
       await reg.stop();

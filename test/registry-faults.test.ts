@@ -12,7 +12,7 @@ import { startFaultProxy, type FaultProxy, type Recorded } from "./harness/fault
 import { startConnectProxy } from "./harness/connect-proxy.js";
 import { RegistryClient, DEFAULT_CHUNK_SIZE } from "../src/registry/index.js";
 import { RegistryError, TcraneError } from "../src/errors.js";
-import { blob, collect, makeImage, pushImage } from "./registry-fixtures.js";
+import { blob, pushToRegistry, randomImage, streamBytes } from "./fixtures/images.js";
 import { backends, type RunningBackend } from "./registry-backends.js";
 
 const USER = "fault-user";
@@ -47,7 +47,7 @@ for (const backend of backends) {
         await c.pushBlob(repo, b, Readable.from([b.bytes]));
         proxy.clear();
         proxy.add({ match: isBlobGet(b.digest), action: { kind: "redirect", status: 307 } });
-        assert.deepEqual(await collect(await c.fetchBlob(repo, b)), b.bytes);
+        assert.deepEqual(await streamBytes(await c.fetchBlob(repo, b)), b.bytes);
         const first = proxy.log.find(isBlobGet(b.digest))!;
         assert.equal(first.status, 307);
         assert.match(String(first.headers.authorization), /^Basic /, "the registry got the credentials");
@@ -106,7 +106,7 @@ for (const backend of backends) {
         await c.pushBlob(repo, b, Readable.from([b.bytes]));
         proxy.clear();
         proxy.add({ match: isBlobGet(b.digest), times: 1, action: { kind: "stall", atBytes: 1_000_000 } });
-        assert.deepEqual(await collect(await c.fetchBlob(repo, b)), b.bytes);
+        assert.deepEqual(await streamBytes(await c.fetchBlob(repo, b)), b.bytes);
         assert.equal(c.stats.resumes, 1);
         assert.match(String(proxy.log.filter(isBlobGet(b.digest))[1]?.headers.range), /^bytes=\d+-$/);
       } finally {
@@ -119,15 +119,15 @@ for (const backend of backends) {
       const c = newClient();
       try {
         const repo = { registry: proxy.host, repository: "faults/retryafter" };
-        const img = makeImage([100]);
-        await pushImage(c, repo, "t", img);
+        const img = randomImage([100]);
+        await pushToRegistry(c, repo, img, "t");
         proxy.clear();
         proxy.add({ match: (r) => r.method === "GET" && r.url.endsWith("/manifests/t"), times: 1, action: { kind: "status", status: 429, headers: { "retry-after": "2" } } });
         const retries = c.stats.retries;
         const t0 = Date.now();
         const m = await c.getManifest(repo, "t");
         const waited = Date.now() - t0;
-        assert.equal(m.digest, img.manifestDigest);
+        assert.equal(m.digest, img.manifestDesc.digest);
         assert.ok(waited >= 2000, `waited ${waited} ms`);
         assert.ok(waited < 4000, `waited ${waited} ms`);
         assert.equal(c.stats.retries - retries, 1);
@@ -156,7 +156,7 @@ for (const backend of backends) {
         const ac2 = new AbortController();
         const s = await c.fetchBlob(repo, b, { signal: ac2.signal });
         setTimeout(() => ac2.abort(), 300);
-        await assert.rejects(collect(s), (e: TcraneError) => e.code === "ABORTED");
+        await assert.rejects(streamBytes(s), (e: TcraneError) => e.code === "ABORTED");
       } finally {
         proxy.clear();
         await c.close();
@@ -167,11 +167,11 @@ for (const backend of backends) {
       const c = newClient({ retries: 3 });
       try {
         const repo = { registry: proxy.host, repository: "faults/burst" };
-        const img = makeImage([100]);
-        await pushImage(c, repo, "t", img);
+        const img = randomImage([100]);
+        await pushToRegistry(c, repo, img, "t");
         proxy.clear();
         proxy.add({ match: (r) => r.method === "HEAD" && r.url.includes("/blobs/"), times: 3, action: { kind: "status", status: 503 } });
-        assert.equal(await c.headBlob(repo, img.layers[0]!.digest), img.layers[0]!.size);
+        assert.equal(await c.headBlob(repo, img.layers[0]!.desc.digest), img.layers[0]!.desc.size);
         proxy.clear();
         const html = "<!DOCTYPE html>\n<html><body><h1>502 Bad Gateway</h1></body></html>";
         proxy.add({ match: (r) => r.url.endsWith("/manifests/t"), action: { kind: "status", status: 502, headers: { "content-type": "text/html" }, body: html } });
@@ -195,8 +195,8 @@ for (const backend of backends) {
       const c = newClient({ retries: 0, onWarning: (w) => warnings.push(w) });
       try {
         const repo = { registry: proxy.host, repository: "faults/errors" };
-        const img = makeImage([100]);
-        await pushImage(c, repo, "t", img);
+        const img = randomImage([100]);
+        await pushToRegistry(c, repo, img, "t");
         proxy.clear();
         const denied = JSON.stringify({ errors: [{ code: "DENIED", message: "requested access to the resource is denied" }] });
         proxy.add({ match: (r) => r.url.endsWith("/manifests/denied"), action: { kind: "status", status: 403, headers: { "content-type": "application/json" }, body: denied } });
@@ -252,7 +252,7 @@ for (const backend of backends) {
         await chunky.pushBlob(repo, b, Readable.from([b.bytes]));
         const ranges = proxy.log.filter((r) => r.method === "PATCH").map((r) => r.headers["content-range"]);
         assert.deepEqual(ranges, ["0-299999", "300000-599999", "600000-699999"]);
-        assert.deepEqual(await collect(await chunky.fetchBlob(repo, b)), b.bytes);
+        assert.deepEqual(await streamBytes(await chunky.fetchBlob(repo, b)), b.bytes);
       } finally {
         proxy.clear();
         await chunky.close();
@@ -288,8 +288,8 @@ for (const backend of backends) {
         const repo = { registry: proxy.host, repository: "faults/relative" };
         proxy.clear();
         proxy.add({ match: (r) => r.url.includes("/blobs/uploads/"), action: { kind: "relativeLocation" } });
-        const img = makeImage([1_100_000, 1_200_000]); // over 1 MiB: PATCH then PUT
-        await pushImage(c, repo, "v1", img);
+        const img = randomImage([1_100_000, 1_200_000]); // over 1 MiB: PATCH then PUT
+        await pushToRegistry(c, repo, img, "v1");
         const post = proxy.log.find((r) => r.method === "POST")!;
         assert.ok(post.status === 202);
         const patch = proxy.log.find((r) => r.method === "PATCH")!;
@@ -304,11 +304,11 @@ for (const backend of backends) {
           assert.match(put.url, /^\/v2\/faults\/relative\/blobs\/uploads\/[0-9a-f-]+\?digest=sha256%3A[0-9a-f]{64}$/);
         }
         proxy.clear();
-        const forged = JSON.stringify({ schemaVersion: 2, mediaType: img.mediaType, config: {}, layers: [] });
-        proxy.add({ match: (r) => r.url.endsWith(`/manifests/${img.manifestDigest}`), action: { kind: "status", status: 200, headers: { "content-type": img.mediaType }, body: forged } });
-        await assert.rejects(c.getManifest(repo, img.manifestDigest), (e: TcraneError) => e.code === "DIGEST_MISMATCH" && e.exitCode === 1);
+        const forged = JSON.stringify({ schemaVersion: 2, mediaType: img.manifestDesc.mediaType, config: {}, layers: [] });
+        proxy.add({ match: (r) => r.url.endsWith(`/manifests/${img.manifestDesc.digest}`), action: { kind: "status", status: 200, headers: { "content-type": img.manifestDesc.mediaType }, body: forged } });
+        await assert.rejects(c.getManifest(repo, img.manifestDesc.digest), (e: TcraneError) => e.code === "DIGEST_MISMATCH" && e.exitCode === 1);
         proxy.clear();
-        proxy.add({ match: (r) => r.url.endsWith("/manifests/v1"), action: { kind: "status", status: 200, headers: { "content-type": img.mediaType, "content-length": String(64 << 20) }, body: "" } });
+        proxy.add({ match: (r) => r.url.endsWith("/manifests/v1"), action: { kind: "status", status: 200, headers: { "content-type": img.manifestDesc.mediaType, "content-length": String(64 << 20) }, body: "" } });
         await assert.rejects(c.getManifest(repo, "v1"), /limit/);
       } finally {
         proxy.clear();
@@ -344,8 +344,8 @@ for (const backend of backends) {
       const c = newClient();
       try {
         const repo = { registry: proxy.host, repository: "faults/tags" };
-        const img = makeImage([10]);
-        for (const t of ["v1", "v2", "v3", "v4", "v5"]) await pushImage(c, repo, t, img);
+        const img = randomImage([10]);
+        for (const t of ["v1", "v2", "v3", "v4", "v5"]) await pushToRegistry(c, repo, img, t);
         // the registry's own answer to n=2: distribution 2.8 ignores n (one page, every tag, in storage
         // order); the embedded registry pages sorted tags with its own relative Link (last, then n)
         proxy.clear();
@@ -385,13 +385,13 @@ for (const backend of backends) {
       try {
         const repo = { registry: reg.host, repository: "faults/proxied" };
         const c = newClient({ proxy: { http: cp.url, https: cp.url, noProxy: "" }, connectionsPerHost: 2 });
-        const img = makeImage([1000, 2000, 3000, 4000, 5000, 6000]);
+        const img = randomImage([1000, 2000, 3000, 4000, 5000, 6000]);
         await c.checkAuth(reg.host);
         assert.ok(cp.connections >= 2, `${cp.connections} tunnels`); // the https probe, then http
         await new Promise((r) => setTimeout(r, 50));
         cp.resetMax();
-        await pushImage(c, repo, "t", img); // 7 blobs in parallel
-        assert.equal((await c.getManifest(repo, "t")).digest, img.manifestDigest);
+        await pushToRegistry(c, repo, img, "t"); // 7 blobs in parallel
+        assert.equal((await c.getManifest(repo, "t")).digest, img.manifestDesc.digest);
         // 7 uploads in parallel over at most 2 connections; distribution closes the connection after
         // every HEAD, and that tunnel may still be closing when its replacement opens: hence + 1
         assert.ok(cp.maxOpen >= 1 && cp.maxOpen <= 2 + 1, `${cp.maxOpen} tunnels open at once, bounded by connectionsPerHost`);
@@ -402,13 +402,13 @@ for (const backend of backends) {
         process.env.HTTPS_PROXY = cp.url;
         const before = cp.connections;
         const e1 = newClient();
-        assert.equal((await e1.getManifest(repo, "t")).digest, img.manifestDigest);
+        assert.equal((await e1.getManifest(repo, "t")).digest, img.manifestDesc.digest);
         await e1.close();
         assert.ok(cp.connections > before, "HTTP_PROXY was used");
         process.env.NO_PROXY = "127.0.0.1";
         const mid = cp.connections;
         const e2 = newClient();
-        assert.equal((await e2.getManifest(repo, "t")).digest, img.manifestDigest);
+        assert.equal((await e2.getManifest(repo, "t")).digest, img.manifestDesc.digest);
         await e2.close();
         assert.equal(cp.connections, mid, "NO_PROXY bypassed the proxy");
       } finally {

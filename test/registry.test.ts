@@ -6,14 +6,12 @@
  */
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdir, writeFile } from "node:fs/promises";
-import { join } from "node:path";
 import { Readable } from "node:stream";
 import { requireBinary, run, withTempDir } from "./harness/tools.js";
 import { RegistryClient, referrersTag } from "../src/registry/index.js";
 import { RegistryError, TcraneError } from "../src/errors.js";
 import { digestOf } from "../src/image/digest.js";
-import { blob, collect, makeImage, pullImage, pushImage } from "./registry-fixtures.js";
+import { blob, makeIndex, pullImage, pushToRegistry, randomImage, streamBytes, writeLayout } from "./fixtures/images.js";
 import { distribution, embedded, embeddedDir, type RunningBackend } from "./registry-backends.js";
 
 for (const backend of [distribution, embedded, embeddedDir]) {
@@ -34,18 +32,18 @@ for (const backend of [distribution, embedded, embeddedDir]) {
 
     test("push then pull an image of a config + 2 layers; skopeo inspect reads it", async () => {
       const repo = { registry: reg.host, repository: "test/pushpull" };
-      const img = makeImage([300_000, 1_000_000]);
-      const digest = await pushImage(client, repo, "v1", img);
-      assert.equal(digest, img.manifestDigest);
+      const img = randomImage([300_000, 1_000_000]);
+      const digest = await pushToRegistry(client, repo, img, "v1");
+      assert.equal(digest, img.manifestDesc.digest);
       const got = await pullImage(client, repo, "v1");
-      assert.deepEqual(got.get(img.config.digest), img.config.bytes);
-      for (const l of img.layers) assert.deepEqual(got.get(l.digest), l.bytes);
-      const m = await client.getManifest(repo, img.manifestDigest);
-      assert.equal(m.mediaType, img.mediaType);
-      assert.equal(m.digest, img.manifestDigest);
+      assert.deepEqual(got.get(img.configDesc.digest), img.config);
+      for (const l of img.layers) assert.deepEqual(got.get(l.desc.digest), l.blob);
+      const m = await client.getManifest(repo, img.manifestDesc.digest);
+      assert.equal(m.mediaType, img.manifestDesc.mediaType);
+      assert.equal(m.digest, img.manifestDesc.digest);
       const head = await client.headManifest(repo, "v1");
-      assert.deepEqual(head, { mediaType: img.mediaType, digest: img.manifestDigest, size: img.manifest.length });
-      assert.equal(await client.headBlob(repo, img.layers[1]!.digest), img.layers[1]!.size);
+      assert.deepEqual(head, { mediaType: img.manifestDesc.mediaType, digest: img.manifestDesc.digest, size: img.manifest.length });
+      assert.equal(await client.headBlob(repo, img.layers[1]!.desc.digest), img.layers[1]!.desc.size);
       assert.equal(await client.headBlob(repo, digestOf("nope")), undefined);
       assert.equal(await client.headManifest(repo, "missing"), undefined);
 
@@ -53,52 +51,42 @@ for (const backend of [distribution, embedded, embeddedDir]) {
       const r = await run("skopeo", ["inspect", "--tls-verify=false", `docker://${reg.host}/test/pushpull:v1`]);
       assert.equal(r.code, 0, r.stderr);
       const info = JSON.parse(r.stdout) as { Digest: string; Layers: string[] };
-      assert.equal(info.Digest, img.manifestDigest);
-      assert.deepEqual(info.Layers, img.layers.map((l) => l.digest));
+      assert.equal(info.Digest, img.manifestDesc.digest);
+      assert.deepEqual(info.Layers, img.layers.map((l) => l.desc.digest));
     });
 
     test("putManifest skips the PUT when HEAD shows the same digest", async () => {
       const repo = { registry: reg.host, repository: "test/skip" };
-      const img = makeImage([1000]);
-      await pushImage(client, repo, "t", img);
+      const img = randomImage([1000]);
+      await pushToRegistry(client, repo, img, "t");
       const puts = client.stats.byMethod.PUT ?? 0;
-      assert.equal(await client.putManifest(repo, "t", img.manifest, img.mediaType), img.manifestDigest);
+      assert.equal(await client.putManifest(repo, "t", img.manifest, img.manifestDesc.mediaType), img.manifestDesc.digest);
       assert.equal(client.stats.byMethod.PUT ?? 0, puts);
-      await assert.rejects(client.putManifest(repo, digestOf("other"), img.manifest, img.mediaType), (e: TcraneError) => e.code === "INVALID_DIGEST");
+      await assert.rejects(client.putManifest(repo, digestOf("other"), img.manifest, img.manifestDesc.mediaType), (e: TcraneError) => e.code === "INVALID_DIGEST");
     });
 
     test("an image pushed by skopeo from a hand-made oci: layout is read back", async () => {
       requireBinary("skopeo");
       await withTempDir(async (dir) => {
-        const img = makeImage([5000, 7000]);
-        await mkdir(join(dir, "blobs", "sha256"), { recursive: true });
-        for (const b of [img.config, ...img.layers]) await writeFile(join(dir, "blobs", "sha256", b.digest.slice(7)), b.bytes);
-        await writeFile(join(dir, "blobs", "sha256", img.manifestDigest.slice(7)), img.manifest);
-        await writeFile(join(dir, "oci-layout"), JSON.stringify({ imageLayoutVersion: "1.0.0" }));
-        await writeFile(
-          join(dir, "index.json"),
-          JSON.stringify({
-            schemaVersion: 2,
-            manifests: [{ mediaType: img.mediaType, digest: img.manifestDigest, size: img.manifest.length, annotations: { "org.opencontainers.image.ref.name": "v1" } }],
-          }),
-        );
+        const img = randomImage([5000, 7000]);
+        await writeLayout(dir, [{ node: img, ref: "v1" }], { indexMediaType: false });
         const r = await run("skopeo", ["copy", "--insecure-policy", "--dest-tls-verify=false", `oci:${dir}:v1`, `docker://${reg.host}/test/fromskopeo:v1`]);
         assert.equal(r.code, 0, r.stderr);
         const repo = { registry: reg.host, repository: "test/fromskopeo" };
         const m = await client.getManifest(repo, "v1");
         const j = JSON.parse(m.bytes.toString()) as { layers: { digest: string }[] };
-        assert.deepEqual(j.layers.map((l) => l.digest), img.layers.map((l) => l.digest));
+        assert.deepEqual(j.layers.map((l) => l.digest), img.layers.map((l) => l.desc.digest));
         const got = await pullImage(client, repo, "v1");
-        for (const l of img.layers) assert.deepEqual(got.get(l.digest), l.bytes);
+        for (const l of img.layers) assert.deepEqual(got.get(l.desc.digest), l.blob);
       }, "tcrane-oci-");
     });
 
     test("catalog with n=2 over 5 repositories follows Link pagination; tags list with n=2", async () => {
-      const img = makeImage([10]);
+      const img = randomImage([10]);
       const names = ["pg/r1", "pg/r2", "pg/r3", "pg/r4", "pg/r5"];
-      for (const n of names) await pushImage(client, { registry: reg.host, repository: n }, "a", img);
+      for (const n of names) await pushToRegistry(client, { registry: reg.host, repository: n }, img, "a");
       const repo = { registry: reg.host, repository: "pg/r1" };
-      for (const t of ["b", "c", "d", "e"]) await pushImage(client, repo, t, img);
+      for (const t of ["b", "c", "d", "e"]) await pushToRegistry(client, repo, img, t);
       assert.deepEqual(inOrder(await client.listTags(repo)), ["a", "b", "c", "d", "e"]);
       let gets = client.stats.byMethod.GET ?? 0;
       assert.deepEqual(inOrder(await client.listTags(repo, { pageSize: 2 })), ["a", "b", "c", "d", "e"]);
@@ -119,12 +107,12 @@ for (const backend of [distribution, embedded, embeddedDir]) {
 
     test("delete a manifest and a blob; missing things are NOT_FOUND with method and URL", async () => {
       const repo = { registry: reg.host, repository: "test/delete" };
-      const img = makeImage([100]);
-      await pushImage(client, repo, "x", img);
-      await client.deleteManifest(repo, img.manifestDigest);
-      assert.equal(await client.headManifest(repo, img.manifestDigest), undefined);
-      await client.deleteBlob(repo, img.layers[0]!.digest);
-      assert.equal(await client.headBlob(repo, img.layers[0]!.digest), undefined);
+      const img = randomImage([100]);
+      await pushToRegistry(client, repo, img, "x");
+      await client.deleteManifest(repo, img.manifestDesc.digest);
+      assert.equal(await client.headManifest(repo, img.manifestDesc.digest), undefined);
+      await client.deleteBlob(repo, img.layers[0]!.desc.digest);
+      assert.equal(await client.headBlob(repo, img.layers[0]!.desc.digest), undefined);
       await assert.rejects(client.getManifest(repo, "x"), (e: RegistryError) => {
         assert.ok(e instanceof RegistryError);
         assert.equal(e.code, "NOT_FOUND");
@@ -132,15 +120,15 @@ for (const backend of [distribution, embedded, embeddedDir]) {
         assert.match(e.line, new RegExp(`^GET http://${reg.host}/v2/test/delete/manifests/x: MANIFEST_UNKNOWN`));
         return true;
       });
-      await assert.rejects(client.fetchBlob(repo, { digest: img.layers[0]!.digest }), (e: TcraneError) => e.code === "NOT_FOUND");
-      await assert.rejects(client.deleteManifest(repo, img.manifestDigest), (e: TcraneError) => e.code === "NOT_FOUND");
+      await assert.rejects(client.fetchBlob(repo, { digest: img.layers[0]!.desc.digest }), (e: TcraneError) => e.code === "NOT_FOUND");
+      await assert.rejects(client.deleteManifest(repo, img.manifestDesc.digest), (e: TcraneError) => e.code === "NOT_FOUND");
     });
 
     test("registry refusals map to the same client errors: unknown repository, missing blobs, invalid manifests", async () => {
       const c = new RegistryClient({ retries: 0 });
       try {
         const repo = { registry: reg.host, repository: "test/refusals" };
-        const img = makeImage([100]);
+        const img = randomImage([100]);
         const unknown = { registry: reg.host, repository: "test/never-pushed" };
         // distribution 2.8 answers MANIFEST_UNKNOWN for a repository it never saw; the embedded registry NAME_UNKNOWN (the spec's)
         await assert.rejects(c.getManifest(unknown, "v1"), (e: RegistryError) => {
@@ -150,24 +138,24 @@ for (const backend of [distribution, embedded, embeddedDir]) {
           return true;
         });
         assert.equal(await c.headManifest(unknown, "v1"), undefined);
-        assert.equal(await c.headBlob(unknown, img.layers[0]!.digest), undefined);
-        await assert.rejects(c.fetchBlob(unknown, img.layers[0]!), (e: RegistryError) => e.code === "NOT_FOUND" && /: BLOB_UNKNOWN: /.test(e.line));
-        await assert.rejects(c.deleteBlob(unknown, img.layers[0]!.digest), (e: RegistryError) => e.code === "NOT_FOUND" && /: BLOB_UNKNOWN: /.test(e.line));
-        await assert.rejects(c.putManifest(repo, "v1", img.manifest, img.mediaType), (e: RegistryError) => {
+        assert.equal(await c.headBlob(unknown, img.layers[0]!.desc.digest), undefined);
+        await assert.rejects(c.fetchBlob(unknown, img.layers[0]!.desc), (e: RegistryError) => e.code === "NOT_FOUND" && /: BLOB_UNKNOWN: /.test(e.line));
+        await assert.rejects(c.deleteBlob(unknown, img.layers[0]!.desc.digest), (e: RegistryError) => e.code === "NOT_FOUND" && /: BLOB_UNKNOWN: /.test(e.line));
+        await assert.rejects(c.putManifest(repo, "v1", img.manifest, img.manifestDesc.mediaType), (e: RegistryError) => {
           assert.equal(e.code, "REGISTRY");
           assert.equal(e.status, 400);
           assert.match(e.line, /\/manifests\/v1: MANIFEST_BLOB_UNKNOWN: blob unknown to registry/);
           return true;
         });
-        await pushImage(c, repo, "v1", img);
+        await pushToRegistry(c, repo, img, "v1");
         for (const [bytes, type] of [
-          [Buffer.from("{not json"), img.mediaType],
+          [Buffer.from("{not json"), img.manifestDesc.mediaType],
           [img.manifest, "application/vnd.docker.distribution.manifest.v2+json"],
         ] as const) {
           await assert.rejects(c.putManifest(repo, "bad", bytes, type), (e: RegistryError) => e.code === "REGISTRY" && e.status === 400 && /: MANIFEST_INVALID: manifest invalid/.test(e.line));
         }
         assert.deepEqual(inOrder(await c.listTags(repo)), ["v1"]);
-        assert.equal(await c.mountBlob(repo, img.layers[0]!.digest, unknown), false);
+        assert.equal(await c.mountBlob(repo, img.layers[0]!.desc.digest, unknown), false);
       } finally {
         await c.close();
       }
@@ -178,8 +166,8 @@ for (const backend of [distribution, embedded, embeddedDir]) {
       const c = new RegistryClient({ logger: (l) => lines.push(l) });
       try {
         const repo = { registry: reg.host, repository: "test/referrers" };
-        const img = makeImage([64]);
-        const subject = await pushImage(c, repo, "subj", img);
+        const img = randomImage([64]);
+        const subject = await pushToRegistry(c, repo, img, "subj");
         assert.deepEqual((await c.referrers(repo, subject)).manifests, []);
         const sig = blob(Buffer.from("{}"), "application/vnd.example.sig");
         await c.pushBlob(repo, sig, Readable.from([sig.bytes]));
@@ -190,7 +178,7 @@ for (const backend of [distribution, embedded, embeddedDir]) {
             artifactType: "application/vnd.example.sig",
             config: { mediaType: "application/vnd.oci.empty.v1+json", digest: sig.digest, size: sig.size },
             layers: [],
-            subject: { mediaType: img.mediaType, digest: subject, size: img.manifest.length },
+            subject: { mediaType: img.manifestDesc.mediaType, digest: subject, size: img.manifest.length },
           }),
         );
         const artDigest = await c.putManifest(repo, digestOf(art), art, "application/vnd.oci.image.manifest.v1+json");
@@ -232,34 +220,28 @@ for (const backend of [distribution, embedded, embeddedDir]) {
 
     test("an OCI index and a Docker manifest list over two images round-trip; a missing child is refused; tag DELETE", async () => {
       const repo = { registry: reg.host, repository: "test/index" };
-      const amd = makeImage([500]);
-      const arm = makeImage([600]);
-      await pushImage(client, repo, "amd64", amd);
-      await pushImage(client, repo, "arm64", arm);
-      const children = ([[amd, "amd64"], [arm, "arm64"]] as const).map(([img, architecture]) => ({
-        mediaType: img.mediaType,
-        digest: img.manifestDigest,
-        size: img.manifest.length,
-        platform: { os: "linux", architecture },
-      }));
-      const types = { oci: "application/vnd.oci.image.index.v1+json", docker: "application/vnd.docker.distribution.manifest.list.v2+json" };
-      for (const [tag, mediaType] of Object.entries(types)) {
-        const bytes = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType, manifests: children }));
+      const amd = randomImage([500], { platform: "linux/amd64" });
+      const arm = randomImage([600], { platform: "linux/arm64" });
+      await pushToRegistry(client, repo, amd, "amd64");
+      await pushToRegistry(client, repo, arm, "arm64");
+      const indexes = { oci: makeIndex([amd, arm]), docker: makeIndex([amd, arm], { docker: true }) };
+      for (const [tag, { manifest: bytes, manifestDesc }] of Object.entries(indexes)) {
+        const mediaType = manifestDesc.mediaType;
         assert.equal(await client.putManifest(repo, tag, bytes, mediaType), digestOf(bytes));
         const m = await client.getManifest(repo, tag);
         assert.equal(m.mediaType, mediaType);
         assert.deepEqual(m.bytes, bytes);
         assert.deepEqual(await client.headManifest(repo, tag), { mediaType, digest: digestOf(bytes), size: bytes.length });
       }
-      const missing = { ...children[0]!, digest: digestOf("no such manifest") };
-      const bad = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: types.oci, manifests: [missing] }));
-      await assert.rejects(client.putManifest(repo, "bad", bad, types.oci), (e: RegistryError) => {
+      const missing = { ...amd.manifestDesc, platform: amd.platform, digest: digestOf("no such manifest") };
+      const bad = makeIndex([{ desc: missing }]).manifest;
+      await assert.rejects(client.putManifest(repo, "bad", bad, indexes.oci.manifestDesc.mediaType), (e: RegistryError) => {
         assert.equal(e.code, "REGISTRY");
         assert.equal(e.status, 400);
         assert.match(e.line, /^PUT .*\/manifests\/bad: MANIFEST_BLOB_UNKNOWN: blob unknown to registry; .*sha256:[0-9a-f]{64}/);
         return true;
       });
-      const ociDigest = digestOf(Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: types.oci, manifests: children })));
+      const ociDigest = indexes.oci.manifestDesc.digest;
       if (backend.kind === "distribution") {
         // distribution 2.8 deletes manifests by digest only: a tag is refused as an invalid digest
         await assert.rejects(client.deleteManifest(repo, "oci"), (e: RegistryError) => e.status === 400 && /: DIGEST_INVALID: /.test(e.line));
@@ -281,7 +263,7 @@ for (const backend of [distribution, embedded, embeddedDir]) {
         const patches = chunky.stats.byMethod.PATCH ?? 0;
         assert.equal(await chunky.pushBlob(repo, b, Readable.from([b.bytes])), "uploaded");
         assert.equal((chunky.stats.byMethod.PATCH ?? 0) - patches, 4, "350 kB in 100 kB chunks");
-        assert.deepEqual(await collect(await chunky.fetchBlob(repo, b)), b.bytes);
+        assert.deepEqual(await streamBytes(await chunky.fetchBlob(repo, b)), b.bytes);
         const other = { registry: reg.host, repository: "test/mounted" };
         assert.equal(await chunky.pushBlob(other, b, Readable.from([b.bytes]), { mountFrom: repo }), "mounted");
         assert.equal(await chunky.headBlob(other, b.digest), b.size);
@@ -296,9 +278,9 @@ for (const backend of [distribution, embedded, embeddedDir]) {
       const repo = { registry: reg.host, repository: "test/verify" };
       const b = blob(Buffer.from("hello world"));
       await client.pushBlob(repo, b, Readable.from([b.bytes]));
-      await assert.rejects(async () => collect(await client.fetchBlob(repo, { digest: b.digest, size: b.size + 1 })), (e: TcraneError) => e.code === "SIZE_MISMATCH");
+      await assert.rejects(async () => streamBytes(await client.fetchBlob(repo, { digest: b.digest, size: b.size + 1 })), (e: TcraneError) => e.code === "SIZE_MISMATCH");
       const other = digestOf("hello world!");
-      await assert.rejects(async () => collect(await client.fetchBlob(repo, { digest: other })), (e: TcraneError) => e.code === "NOT_FOUND");
+      await assert.rejects(async () => streamBytes(await client.fetchBlob(repo, { digest: other })), (e: TcraneError) => e.code === "NOT_FOUND");
       // a wrong digest on upload is refused by the registry
       const bad = { digest: digestOf("something else"), size: b.size };
       await assert.rejects(client.pushBlob(repo, bad, Readable.from([b.bytes])), (e: RegistryError) => {
@@ -314,8 +296,8 @@ for (const backend of [distribution, embedded, embeddedDir]) {
       const c = new RegistryClient();
       try {
         const repo = { registry: reg.host, repository: "test/count" };
-        const img = makeImage([1000, 2000, 3000, 4000, 5000, 6000, 7000, 8000]);
-        await pushImage(c, repo, "v1", img);
+        const img = randomImage([1000, 2000, 3000, 4000, 5000, 6000, 7000, 8000]);
+        await pushToRegistry(c, repo, img, "v1");
         const push: Record<string, number> = { ...c.stats.byMethod, total: c.stats.requests };
         const c2 = new RegistryClient();
         try {
