@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { Client } from "undici";
 import { startRegistry, type RunningRegistry } from "../src/server/index.js";
 import { tempDir } from "./harness/tools.js";
-import { sha } from "./server-fixtures.js";
+import { makeIndex, manifestOf, sha256 as sha } from "./fixtures/images.js";
 
 let reg: RunningRegistry;
 let dir: string;
@@ -71,15 +71,7 @@ async function pushBlob(repo: string, data: Buffer): Promise<string> {
 }
 
 function manifestFor(config: { digest: string; size: number }, layers: Array<{ digest: string; size: number }>, extra: Record<string, unknown> = {}): Buffer {
-  return Buffer.from(
-    JSON.stringify({
-      schemaVersion: 2,
-      mediaType: "application/vnd.oci.image.manifest.v1+json",
-      config: { mediaType: "application/vnd.oci.image.config.v1+json", ...config },
-      layers: layers.map((l) => ({ mediaType: "application/vnd.oci.image.layer.v1.tar+gzip", ...l })),
-      ...extra,
-    }),
-  );
+  return manifestOf(config, layers, { extra }).manifest;
 }
 
 const OCI_MANIFEST = { "content-type": "application/vnd.oci.image.manifest.v1+json" };
@@ -227,13 +219,7 @@ test("manifest PUT/GET/HEAD/DELETE, content negotiation, tags and by-digest chec
   assert.equal(badTag.status, 400);
   assert.equal(errCode(badTag), "TAG_INVALID");
   // an index over it
-  const idx = Buffer.from(
-    JSON.stringify({
-      schemaVersion: 2,
-      mediaType: "application/vnd.oci.image.index.v1+json",
-      manifests: [{ mediaType: "application/vnd.oci.image.manifest.v1+json", digest: sha(man), size: man.length, platform: { os: "linux", architecture: "amd64" } }],
-    }),
-  );
+  const idx = makeIndex([{ desc: { mediaType: "application/vnd.oci.image.manifest.v1+json", digest: sha(man), size: man.length }, platform: "linux/amd64" }]).manifest;
   const pi = await call("PUT", "/v2/app/manifests/multi", { body: idx, headers: { "content-type": "application/vnd.oci.image.index.v1+json" } });
   assert.equal(pi.status, 201, pi.text);
   const tags = await call("GET", "/v2/app/tags/list");

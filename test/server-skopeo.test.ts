@@ -12,7 +12,7 @@ import { startRegistry } from "../src/server/index.js";
 import { startDistribution } from "./harness/distribution.js";
 import { makePki } from "./harness/tls.js";
 import { requireBinary, run, tempDir, withTempDir } from "./harness/tools.js";
-import { makeImage, sha, writeLayout, type FixtureImage } from "./server-fixtures.js";
+import { makeImage, sha256, writeLayout, type Image } from "./fixtures/images.js";
 
 requireBinary("skopeo");
 
@@ -29,10 +29,10 @@ async function skopeoFails(...args: string[]): Promise<string> {
 }
 
 /** A source layout with one image tagged `v1`. */
-async function sourceLayout(root: string, sizes?: number[]): Promise<{ dir: string; img: FixtureImage }> {
-  const img = await makeImage(sizes);
+async function sourceLayout(root: string, sizes?: number[]): Promise<{ dir: string; img: Image }> {
+  const img = await makeImage({ layers: sizes ?? [2048, 70000] });
   const dir = join(root, `src-${Math.random().toString(36).slice(2)}`);
-  await writeLayout(dir, [img], [{ "org.opencontainers.image.ref.name": "v1" }]);
+  await writeLayout(dir, [{ node: img, ref: "v1" }]);
   return { dir, img };
 }
 
@@ -49,16 +49,16 @@ test("memory mode: skopeo copy in and out, inspect, list-tags, delete", async ()
     const { dir, img } = await sourceLayout(root);
     await skopeo("copy", "--dest-tls-verify=false", `oci:${dir}:v1`, `docker://${reg.host}/team/app:1.0`);
     const info = JSON.parse(await skopeo("inspect", "--tls-verify=false", `docker://${reg.host}/team/app:1.0`));
-    assert.equal(info.Digest, img.manifestDigest, "digests are kept");
-    assert.deepEqual(info.Layers, img.layers.map((l) => l.digest));
+    assert.equal(info.Digest, img.manifestDesc.digest, "digests are kept");
+    assert.deepEqual(info.Layers, img.layers.map((l) => l.desc.digest));
     assert.equal(info.Architecture, "amd64");
     await skopeo("copy", "--dest-tls-verify=false", `docker://${reg.host}/team/app:1.0`, `docker://${reg.host}/team/app:1.1`, "--src-tls-verify=false");
     const tags = JSON.parse(await skopeo("list-tags", "--tls-verify=false", `docker://${reg.host}/team/app`));
     assert.deepEqual(tags.Tags, ["1.0", "1.1"]);
     const out = join(root, "out");
     await skopeo("copy", "--src-tls-verify=false", `docker://${reg.host}/team/app:1.0`, `oci:${out}:o`);
-    assert.equal(await layoutDigest(out), img.manifestDigest);
-    for (const l of img.layers) assert.deepEqual(await readFile(join(out, "blobs", "sha256", l.digest.slice(7))), l.bytes);
+    assert.equal(await layoutDigest(out), img.manifestDesc.digest);
+    for (const l of img.layers) assert.deepEqual(await readFile(join(out, "blobs", "sha256", l.desc.digest.slice(7))), l.blob);
     await skopeo("delete", "--tls-verify=false", `docker://${reg.host}/team/app:1.0`);
     await skopeoFails("inspect", "--tls-verify=false", `docker://${reg.host}/team/app:1.0`);
     const after = JSON.parse(await skopeo("list-tags", "--tls-verify=false", `docker://${reg.host}/team/app`));
@@ -84,21 +84,21 @@ test("dir mode: concurrent pushes, a valid OCI layout on disk, still there after
     await reg.close();
     reg = await startRegistry({ dir: store });
     const info = JSON.parse(await skopeo("inspect", "--tls-verify=false", `docker://${reg.host}/x/a:one`));
-    assert.equal(info.Digest, a.img.manifestDigest);
+    assert.equal(info.Digest, a.img.manifestDesc.digest);
     const tags = JSON.parse(await skopeo("list-tags", "--tls-verify=false", `docker://${reg.host}/x/a`));
     assert.deepEqual(tags.Tags, ["again", "one"]);
     const out = join(root, "out");
     await skopeo("copy", "--src-tls-verify=false", `docker://${reg.host}/x/b:two`, `oci:${out}:b`);
-    assert.equal(await layoutDigest(out), b.img.manifestDigest);
+    assert.equal(await layoutDigest(out), b.img.manifestDesc.digest);
     // the store is an OCI layout other tools read: every tag is an index.json entry
     const idx = JSON.parse(await readFile(join(store, "index.json"), "utf8"));
     const names = idx.manifests.map((m: { annotations: Record<string, string> }) => m.annotations["io.containerd.image.name"]).sort();
     assert.deepEqual(names, ["x/a:again", "x/a:one", "x/b:two"]);
     const viaLayout = JSON.parse(await skopeo("inspect", `oci:${store}:x/b:two`));
-    assert.equal(viaLayout.Digest, b.img.manifestDigest);
-    for (const l of a.img.layers) assert.deepEqual(await readFile(join(store, "blobs", "sha256", l.digest.slice(7))), l.bytes);
+    assert.equal(viaLayout.Digest, b.img.manifestDesc.digest);
+    for (const l of a.img.layers) assert.deepEqual(await readFile(join(store, "blobs", "sha256", l.desc.digest.slice(7))), l.blob);
     // blobs are scoped to repositories: x/b does not serve x/a's layer
-    const r = await request(`${reg.url}/v2/x/b/blobs/${a.img.layers[0]!.digest}`, { method: "HEAD" });
+    const r = await request(`${reg.url}/v2/x/b/blobs/${a.img.layers[0]!.desc.digest}`, { method: "HEAD" });
     await r.body.dump();
     assert.equal(r.statusCode, 404);
     await skopeo("delete", "--tls-verify=false", `docker://${reg.host}/x/b:two`);
@@ -112,12 +112,12 @@ test("dir mode: concurrent pushes, a valid OCI layout on disk, still there after
 
 test("--from DIR serves a bundle read-only by its image names; writes answer 405", async () => {
   const { dir: root, cleanup } = await tempDir("tcrane-server-from-");
-  const one = await makeImage([4000]);
-  const two = await makeImage([6000]);
+  const one = await makeImage({ layers: [4000] });
+  const two = await makeImage({ layers: [6000] });
   const bundle = join(root, "Bundle");
-  await writeLayout(bundle, [one, two], [
-    { "io.containerd.image.name": "docker.io/library/busybox:1.36", "org.opencontainers.image.ref.name": "1.36" },
-    { "org.opencontainers.image.ref.name": "v2" },
+  await writeLayout(bundle, [
+    { node: one, ref: "1.36", annotations: { "io.containerd.image.name": "docker.io/library/busybox:1.36" } },
+    { node: two, ref: "v2" },
   ]);
   const reg = await startRegistry({ from: bundle });
   try {
@@ -125,19 +125,19 @@ test("--from DIR serves a bundle read-only by its image names; writes answer 405
     assert.deepEqual(await cat.body.json(), { repositories: ["bundle", "busybox"] });
     const out = join(root, "out");
     await skopeo("copy", "--src-tls-verify=false", `docker://${reg.host}/busybox:1.36`, `oci:${out}:a`);
-    assert.equal(await layoutDigest(out), one.manifestDigest);
+    assert.equal(await layoutDigest(out), one.manifestDesc.digest);
     const info = JSON.parse(await skopeo("inspect", "--tls-verify=false", `docker://${reg.host}/bundle:v2`));
-    assert.equal(info.Digest, two.manifestDigest);
-    const r = await request(`${reg.url}/v2/busybox/blobs/${one.layers[0]!.digest}`, { headers: { range: "bytes=10-19" } });
+    assert.equal(info.Digest, two.manifestDesc.digest);
+    const r = await request(`${reg.url}/v2/busybox/blobs/${one.layers[0]!.desc.digest}`, { headers: { range: "bytes=10-19" } });
     assert.equal(r.statusCode, 206);
-    assert.deepEqual(Buffer.from(await r.body.arrayBuffer()), one.layers[0]!.bytes.subarray(10, 20));
+    assert.deepEqual(Buffer.from(await r.body.arrayBuffer()), one.layers[0]!.blob.subarray(10, 20));
     const put = await request(`${reg.url}/v2/busybox/manifests/new`, { method: "PUT", body: one.manifest, headers: { "content-type": "application/vnd.oci.image.manifest.v1+json" } });
     assert.equal(put.statusCode, 405);
     assert.equal(((await put.body.json()) as { errors: Array<{ code: string }> }).errors[0]!.code, "UNSUPPORTED");
     const post = await request(`${reg.url}/v2/busybox/blobs/uploads/`, { method: "POST" });
     assert.equal(post.statusCode, 405);
     await post.body.dump();
-    const del = await request(`${reg.url}/v2/busybox/manifests/${one.manifestDigest}`, { method: "DELETE" });
+    const del = await request(`${reg.url}/v2/busybox/manifests/${one.manifestDesc.digest}`, { method: "DELETE" });
     assert.equal(del.statusCode, 405);
     await del.body.dump();
     await skopeoFails("copy", "--dest-tls-verify=false", `oci:${bundle}:v2`, `docker://${reg.host}/busybox:pushed`);
@@ -151,9 +151,9 @@ test("--from DIR serves a bundle read-only by its image names; writes answer 405
 
 test("--from ARCHIVE serves an oci-archive and a docker-archive without unpacking them", async () => {
   await withTempDir(async (root) => {
-    const img = await makeImage([3000, 9000]);
+    const img = await makeImage({ layers: [3000, 9000] });
     const layout = join(root, "layout");
-    await writeLayout(layout, [img], [{ "io.containerd.image.name": "example.com/team/tool:2.0", "org.opencontainers.image.ref.name": "2.0" }]);
+    await writeLayout(layout, [{ node: img, ref: "2.0", annotations: { "io.containerd.image.name": "example.com/team/tool:2.0" } }]);
     const ociTar = join(root, "bundle.tar");
     const t = await run("tar", ["-cf", ociTar, "-C", layout, "oci-layout", "index.json", "blobs"]);
     assert.equal(t.code, 0, t.stderr);
@@ -162,13 +162,13 @@ test("--from ARCHIVE serves an oci-archive and a docker-archive without unpackin
     const oci = await startRegistry({ from: ociTar });
     try {
       const info = JSON.parse(await skopeo("inspect", "--tls-verify=false", `docker://${oci.host}/team/tool:2.0`));
-      assert.equal(info.Digest, img.manifestDigest);
+      assert.equal(info.Digest, img.manifestDesc.digest);
       const out = join(root, "out-oci");
       await skopeo("copy", "--src-tls-verify=false", `docker://${oci.host}/team/tool:2.0`, `oci:${out}:x`);
-      assert.equal(await layoutDigest(out), img.manifestDigest);
-      const r = await request(`${oci.url}/v2/team/tool/blobs/${img.layers[1]!.digest}`, { headers: { range: "bytes=100-199" } });
+      assert.equal(await layoutDigest(out), img.manifestDesc.digest);
+      const r = await request(`${oci.url}/v2/team/tool/blobs/${img.layers[1]!.desc.digest}`, { headers: { range: "bytes=100-199" } });
       assert.equal(r.statusCode, 206);
-      assert.deepEqual(Buffer.from(await r.body.arrayBuffer()), img.layers[1]!.bytes.subarray(100, 200));
+      assert.deepEqual(Buffer.from(await r.body.arrayBuffer()), img.layers[1]!.blob.subarray(100, 200));
     } finally {
       await oci.close();
     }
@@ -196,10 +196,10 @@ test("skopeo copies from the real distribution registry into ours and back", asy
     await skopeo("copy", "--dest-tls-verify=false", `oci:${dir}:v1`, `docker://${dist.host}/up/stream:1`);
     await skopeo("copy", "--src-tls-verify=false", "--dest-tls-verify=false", `docker://${dist.host}/up/stream:1`, `docker://${reg.host}/mirror/stream:1`);
     const info = JSON.parse(await skopeo("inspect", "--tls-verify=false", `docker://${reg.host}/mirror/stream:1`));
-    assert.equal(info.Digest, img.manifestDigest);
+    assert.equal(info.Digest, img.manifestDesc.digest);
     await skopeo("copy", "--src-tls-verify=false", "--dest-tls-verify=false", `docker://${reg.host}/mirror/stream:1`, `docker://${dist.host}/back/again:1`);
     const back = JSON.parse(await skopeo("inspect", "--tls-verify=false", `docker://${dist.host}/back/again:1`));
-    assert.equal(back.Digest, img.manifestDigest);
+    assert.equal(back.Digest, img.manifestDesc.digest);
   } finally {
     await reg.close();
     await dist.stop();
@@ -258,8 +258,8 @@ test("TLS with a test CA: skopeo verifies the certificate and pushes", async () 
     await skopeoFails("copy", `oci:${dir}:v1`, `docker://${reg.host}/secure:1`); // unknown CA
     await skopeo("copy", "--dest-cert-dir", certs, `oci:${dir}:v1`, `docker://${reg.host}/secure:1`);
     const info = JSON.parse(await skopeo("inspect", "--cert-dir", certs, `docker://${reg.host}/secure:1`));
-    assert.equal(info.Digest, img.manifestDigest);
-    assert.equal(sha(img.manifest), img.manifestDigest);
+    assert.equal(info.Digest, img.manifestDesc.digest);
+    assert.equal(sha256(img.manifest), img.manifestDesc.digest);
   } finally {
     await reg.close();
     await cleanup();
