@@ -5,57 +5,28 @@
  */
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { gzipSync } from "node:zlib";
 import { randomBytes } from "node:crypto";
 import { digestOf } from "../src/image/digest.js";
-import type { Descriptor } from "../src/image/types.js";
 import { RegistryClient } from "../src/registry/client.js";
 import { startRegistry } from "../src/server/index.js";
 import { Readable } from "node:stream";
-import { MemoryStore, buildImage, buildIndex } from "./helpers/memory.js";
+import { imageOf, layerOf, makeIndex, randomImage, writeLayout, type Image, type Index } from "./fixtures/images.js";
 import { startDistribution, type Distribution } from "./harness/distribution.js";
 import { requireBinary, run, tcrane, tempDir, TCRANE_BIN } from "./harness/tools.js";
 import { spawn } from "node:child_process";
 
-/** Write every blob of `store` into an OCI layout, naming `refs` in index.json. */
-async function writeLayout(dir: string, store: MemoryStore, refs: Record<string, Descriptor>): Promise<void> {
-  const blobs = join(dir, "blobs", "sha256");
-  await mkdir(blobs, { recursive: true });
-  for (const [d, b] of store.blobs) await writeFile(join(blobs, d.slice(7)), b);
-  await writeFile(join(dir, "oci-layout"), JSON.stringify({ imageLayoutVersion: "1.0.0" }));
-  const manifests = Object.entries(refs).map(([name, d]) => ({ ...d, annotations: { "org.opencontainers.image.ref.name": name } }));
-  await writeFile(join(dir, "index.json"), JSON.stringify({ schemaVersion: 2, mediaType: "application/vnd.oci.image.index.v1+json", manifests }));
-}
-
 /** An image whose config carries what inspect reports (created, labels, env, docker_version). */
-function richImage(store: MemoryStore): { manifest: Descriptor; manifestBytes: Buffer; config: Buffer; layers: Array<{ desc: Descriptor; bytes: Buffer }> } {
-  const layers = [randomBytes(2048), randomBytes(1024)].map((raw) => {
-    const gz = gzipSync(raw);
-    return { raw, bytes: gz, desc: { mediaType: "application/vnd.oci.image.layer.v1.tar+gzip", digest: store.add(gz), size: gz.length } as Descriptor };
+function richImage(): Image {
+  const layers = [layerOf(randomBytes(2048)), layerOf(randomBytes(1024), { annotations: { "org.example.layer": "second" } })];
+  return imageOf(layers, {
+    created: "2024-05-06T07:08:09Z",
+    extra: { docker_version: "24.0.7" },
+    config: { Env: ["PATH=/usr/bin", "APP=1"], Labels: { "org.example.name": "rich" } },
+    history: false,
+    nonce: false,
+    indent: 3,
   });
-  layers[1]!.desc.annotations = { "org.example.layer": "second" };
-  const config = Buffer.from(
-    JSON.stringify({
-      architecture: "amd64",
-      os: "linux",
-      created: "2024-05-06T07:08:09Z",
-      docker_version: "24.0.7",
-      config: { Env: ["PATH=/usr/bin", "APP=1"], Labels: { "org.example.name": "rich" } },
-      rootfs: { type: "layers", diff_ids: layers.map((l) => digestOf(l.raw)) },
-    }),
-  );
-  const configDesc: Descriptor = { mediaType: "application/vnd.oci.image.config.v1+json", digest: store.add(config), size: config.length };
-  const manifestBytes = Buffer.from(
-    JSON.stringify({ schemaVersion: 2, mediaType: "application/vnd.oci.image.manifest.v1+json", config: configDesc, layers: layers.map((l) => l.desc) }, null, 3),
-  );
-  return {
-    manifest: { mediaType: "application/vnd.oci.image.manifest.v1+json", digest: store.add(manifestBytes), size: manifestBytes.length },
-    manifestBytes,
-    config,
-    layers: layers.map((l) => ({ desc: l.desc, bytes: l.bytes })),
-  };
 }
 
 /** Request lines of the registry's access log, e.g. `GET /v2/look/app/manifests/v1`. */
@@ -65,11 +36,10 @@ function requests(reg: Distribution): string[] {
 
 let reg: Distribution;
 let work: { dir: string; cleanup: () => Promise<void> };
-let store: MemoryStore;
-let rich: ReturnType<typeof richImage>;
-let amd: ReturnType<typeof buildImage>;
-let arm: ReturnType<typeof buildImage>;
-let index: Descriptor;
+let rich: Image;
+let amd: Image;
+let arm: Image;
+let index: Index;
 let layout: string;
 let client: RegistryClient;
 
@@ -77,16 +47,15 @@ before(async () => {
   requireBinary("skopeo");
   reg = await startDistribution({ mode: "anonymous" });
   work = await tempDir("tcrane-look-");
-  store = new MemoryStore();
-  rich = richImage(store);
-  amd = buildImage(store, { platform: { os: "linux", architecture: "amd64" } });
-  arm = buildImage(store, { platform: { os: "linux", architecture: "arm64", variant: "v8" } });
-  index = buildIndex(store, [
-    { image: amd, platform: { os: "linux", architecture: "amd64" } },
-    { image: arm, platform: { os: "linux", architecture: "arm64", variant: "v8" } },
-  ]);
+  rich = richImage();
+  amd = randomImage([1024, 1024], { platform: { os: "linux", architecture: "amd64" } });
+  arm = randomImage([1024, 1024], { platform: { os: "linux", architecture: "arm64", variant: "v8" } });
+  index = makeIndex([amd, arm]);
   layout = join(work.dir, "layout");
-  await writeLayout(layout, store, { rich: rich.manifest, multi: index });
+  await writeLayout(layout, [
+    { node: rich, ref: "rich" },
+    { node: index, ref: "multi" },
+  ]);
   for (const [name, dest] of [["rich", "look/app:v1"], ["multi", "look/multi:v1"]] as const) {
     const r = await run("skopeo", ["copy", "--all", "--preserve-digests", "--dest-tls-verify=false", `oci:${layout}:${name}`, `docker://${reg.host}/${dest}`]);
     assert.equal(r.code, 0, r.stderr);
@@ -121,13 +90,13 @@ test("manifest prints the manifest bytes exactly as served, from a registry and 
     tcrane(["manifest", `oci:${layout}:rich`]),
   ]);
   assert.equal(r.code, 0, r.stderr);
-  assert.ok(buf(r.stdout).equals(rich.manifestBytes), "bytes differ from what was pushed");
+  assert.ok(buf(r.stdout).equals(rich.manifest), "bytes differ from what was pushed");
   assert.equal(idx.code, 0, idx.stderr);
-  assert.equal(digestOf(buf(idx.stdout)), index.digest);
+  assert.equal(digestOf(buf(idx.stdout)), index.manifestDesc.digest);
   assert.equal(child.code, 0, child.stderr);
-  assert.equal(digestOf(buf(child.stdout)), arm.manifest.digest);
+  assert.equal(digestOf(buf(child.stdout)), arm.manifestDesc.digest);
   assert.equal(local.code, 0, local.stderr);
-  assert.ok(buf(local.stdout).equals(rich.manifestBytes));
+  assert.ok(buf(local.stdout).equals(rich.manifest));
 });
 
 test("config prints the config blob; an index resolves to linux/amd64 unless --platform says otherwise", async () => {
@@ -140,9 +109,9 @@ test("config prints the config blob; an index resolves to linux/amd64 unless --p
   assert.equal(r.code, 0, r.stderr);
   assert.ok(buf(r.stdout).equals(rich.config));
   assert.equal(def.code, 0, def.stderr);
-  assert.equal(digestOf(buf(def.stdout)), amd.config.digest);
+  assert.equal(digestOf(buf(def.stdout)), amd.configDesc.digest);
   assert.equal(armCfg.code, 0, armCfg.stderr);
-  assert.equal(digestOf(buf(armCfg.stdout)), arm.config.digest);
+  assert.equal(digestOf(buf(armCfg.stdout)), arm.configDesc.digest);
   assert.equal(none.code, 3, none.stderr);
 });
 
@@ -150,7 +119,7 @@ test("blob streams a layer byte for byte; a missing blob exits 3, a non-digest r
   const layer = rich.layers[0]!;
   const r = await tcraneBytes(["blob", `${reg.host}/look/app@${layer.desc.digest}`]);
   assert.equal(r.code, 0);
-  assert.ok(r.stdout.equals(layer.bytes), "blob bytes differ");
+  assert.ok(r.stdout.equals(layer.blob), "blob bytes differ");
   const missing = await tcrane(["blob", `${reg.host}/look/app@${digestOf("nothing here")}`]);
   assert.equal(missing.code, 3, missing.stderr);
   assert.match(missing.stderr, /^tcrane: /);
@@ -165,12 +134,12 @@ test("ls follows every page (embedded registry: distribution 2.8 does not page t
   const ec = new RegistryClient();
   try {
     const repo = { registry: embedded.host, repository: "look/many" };
-    for (const l of rich.layers) await ec.pushBlob(repo, l.desc, Readable.from([l.bytes]));
-    await ec.pushBlob(repo, { digest: digestOf(rich.config), size: rich.config.length }, Readable.from([rich.config]));
+    for (const l of rich.layers) await ec.pushBlob(repo, l.desc, Readable.from([l.blob]));
+    await ec.pushBlob(repo, rich.configDesc, Readable.from([rich.config]));
     const want: string[] = [];
     for (let i = 0; i < 23; i++) want.push(`t${String(i).padStart(2, "0")}`);
     want.push(`sha256-${"a".repeat(64)}.sig`);
-    for (const t of want) await ec.putManifest(repo, t, rich.manifestBytes, rich.manifest.mediaType);
+    for (const t of want) await ec.putManifest(repo, t, rich.manifest, rich.manifestDesc.mediaType);
     lines.length = 0;
     const r = await tcrane(["ls", "--page-size", "5", `${embedded.host}/look/many`]);
     assert.equal(r.code, 0, r.stderr);
@@ -227,7 +196,7 @@ test("inspect gives the skopeo fields for an image, a summary for an index, and 
   assert.equal(r.code, 0, r.stderr);
   const j = JSON.parse(r.stdout);
   assert.equal(j.Name, `${reg.host}/look/app`);
-  assert.equal(j.Digest, rich.manifest.digest);
+  assert.equal(j.Digest, rich.manifestDesc.digest);
   assert.deepEqual(j.RepoTags, ["v1"]);
   assert.equal(j.Created, "2024-05-06T07:08:09Z");
   assert.equal(j.DockerVersion, "24.0.7");
@@ -242,22 +211,22 @@ test("inspect gives the skopeo fields for an image, a summary for an index, and 
   assert.deepEqual(j.Env, ["PATH=/usr/bin", "APP=1"]);
 
   const idx = JSON.parse(idxRun.stdout);
-  assert.equal(idx.Digest, index.digest);
+  assert.equal(idx.Digest, index.manifestDesc.digest);
   assert.equal(idx.MediaType, "application/vnd.oci.image.index.v1+json");
   assert.deepEqual(idx.Manifests, [
-    { Digest: amd.manifest.digest, Platform: { os: "linux", architecture: "amd64" } },
-    { Digest: arm.manifest.digest, Platform: { os: "linux", architecture: "arm64", variant: "v8" } },
+    { Digest: amd.manifestDesc.digest, Platform: { os: "linux", architecture: "amd64" } },
+    { Digest: arm.manifestDesc.digest, Platform: { os: "linux", architecture: "arm64", variant: "v8" } },
   ]);
   const armJ = JSON.parse(armRun.stdout);
   assert.equal(armJ.Architecture, "arm64");
   assert.equal(armJ.Variant, "v8");
-  assert.deepEqual(armJ.Layers, arm.layers.map((l) => l.digest));
+  assert.deepEqual(armJ.Layers, arm.layers.map((l) => l.desc.digest));
 
-  assert.ok(buf(raw.stdout).equals(rich.manifestBytes));
+  assert.ok(buf(raw.stdout).equals(rich.manifest));
   assert.ok(buf(cfg.stdout).equals(rich.config));
 
   const local = JSON.parse(localRun.stdout);
-  assert.equal(local.Digest, rich.manifest.digest);
+  assert.equal(local.Digest, rich.manifestDesc.digest);
   assert.deepEqual(local.RepoTags, []);
   assert.deepEqual(local.Env, ["PATH=/usr/bin", "APP=1"]);
 });
@@ -274,7 +243,7 @@ test("tag makes exactly one manifest GET and one PUT by tag, and no blob traffic
   assert.deepEqual(made.filter((l) => l.startsWith("HEAD ")), []);
   assert.equal(made.length, 2, made.join("\n"));
   const head = await client.headManifest({ registry: reg.host, repository: "look/app" }, "stable");
-  assert.equal(head?.digest, rich.manifest.digest);
+  assert.equal(head?.digest, rich.manifestDesc.digest);
   const bad = await tcrane(["tag", `${reg.host}/look/app:v1`, "not a tag!"]);
   assert.equal(bad.code, 2, bad.stderr);
   const missing = await tcrane(["tag", `${reg.host}/look/app:absent`, "x"]);
@@ -284,9 +253,9 @@ test("tag makes exactly one manifest GET and one PUT by tag, and no blob traffic
 test("delete resolves a tag to its digest, deletes by digest; the manifest is then gone (exit 3)", async () => {
   const r = await tcrane(["delete", `${reg.host}/look/multi:v1`]);
   assert.equal(r.code, 0, r.stderr);
-  assert.equal(r.stdout.trim(), `deleted ${reg.host}/look/multi@${index.digest}`);
-  assert.ok(requests(reg).includes(`DELETE /v2/look/multi/manifests/${index.digest}`));
-  const byDigest = await tcrane(["manifest", `${reg.host}/look/multi@${index.digest}`]);
+  assert.equal(r.stdout.trim(), `deleted ${reg.host}/look/multi@${index.manifestDesc.digest}`);
+  assert.ok(requests(reg).includes(`DELETE /v2/look/multi/manifests/${index.manifestDesc.digest}`));
+  const byDigest = await tcrane(["manifest", `${reg.host}/look/multi@${index.manifestDesc.digest}`]);
   assert.equal(byDigest.code, 3, byDigest.stderr);
   assert.match(byDigest.stderr, /^tcrane: /);
   const byTag = await tcrane(["manifest", `${reg.host}/look/multi:v1`]);

@@ -5,71 +5,27 @@
  */
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { mkdir, readdir, readFile, lstat, writeFile, readlink } from "node:fs/promises";
+import { readdir, readFile, lstat, readlink } from "node:fs/promises";
 import { join } from "node:path";
 import { Readable } from "node:stream";
-import { gzipSync } from "node:zlib";
 import * as tar from "tar-stream";
-import { digestOf } from "../src/image/digest.js";
 import type { Descriptor } from "../src/image/types.js";
 import { startDistribution, type Distribution } from "./harness/distribution.js";
 import { requireBinary, run, tcrane, tempDir } from "./harness/tools.js";
 import { MemoryStore } from "./helpers/memory.js";
+import { imageOf, layerOf, tarBytes, writeLayout, type Member } from "./fixtures/images.js";
 import { flattenLayers } from "../src/ops/export.js";
 import { TcraneError } from "../src/errors.js";
 import { PassThrough } from "node:stream";
 
-interface Member {
-  name: string;
-  type?: "file" | "directory" | "symlink" | "link";
-  body?: string;
-  linkname?: string;
-}
-
-/** A layer tar built with tar-stream. */
-async function layerTar(members: Member[]): Promise<Buffer> {
-  const pack = tar.pack();
-  const chunks: Buffer[] = [];
-  const done = (async () => {
-    for await (const c of pack as unknown as AsyncIterable<Buffer>) chunks.push(c);
-  })();
-  for (const m of members) {
-    const type = m.type ?? (m.name.endsWith("/") ? "directory" : "file");
-    const mtime = new Date(1700000000000);
-    if (type === "file") pack.entry({ name: m.name, type, mode: 0o644, mtime }, m.body ?? "");
-    else pack.entry({ name: m.name, type, mode: 0o755, mtime, linkname: m.linkname });
-  }
-  pack.finalize();
-  await done;
-  return Buffer.concat(chunks);
-}
-
-/** Write an OCI layout holding one image (gzip layers) tagged `tag`; returns the manifest descriptor. */
-async function writeLayout(dir: string, layers: Buffer[], tag: string): Promise<Descriptor> {
-  const blobs = join(dir, "blobs", "sha256");
-  await mkdir(blobs, { recursive: true });
-  const put = async (b: Buffer) => {
-    const d = digestOf(b);
-    await writeFile(join(blobs, d.slice(7)), b);
-    return d;
-  };
-  const layerDescs: Descriptor[] = [];
-  for (const l of layers) {
-    const gz = gzipSync(l);
-    layerDescs.push({ mediaType: "application/vnd.oci.image.layer.v1.tar+gzip", digest: await put(gz), size: gz.length });
-  }
-  const cfg = Buffer.from(
-    JSON.stringify({ architecture: "amd64", os: "linux", created: "2024-01-01T00:00:00Z", rootfs: { type: "layers", diff_ids: layers.map((l) => digestOf(l)) }, config: {} }),
+/** Write an OCI layout holding one image (gzip layers over these tars) tagged `tag`; returns the manifest descriptor. */
+async function layoutOf(dir: string, layers: Buffer[], tag: string): Promise<Descriptor> {
+  const img = imageOf(
+    layers.map((l) => layerOf(l)),
+    { config: {}, history: false },
   );
-  const config = { mediaType: "application/vnd.oci.image.config.v1+json", digest: await put(cfg), size: cfg.length };
-  const m = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: "application/vnd.oci.image.manifest.v1+json", config, layers: layerDescs }));
-  const manifest: Descriptor = { mediaType: "application/vnd.oci.image.manifest.v1+json", digest: await put(m), size: m.length };
-  await writeFile(join(dir, "oci-layout"), JSON.stringify({ imageLayoutVersion: "1.0.0" }));
-  await writeFile(
-    join(dir, "index.json"),
-    JSON.stringify({ schemaVersion: 2, mediaType: "application/vnd.oci.image.index.v1+json", manifests: [{ ...manifest, annotations: { "org.opencontainers.image.ref.name": tag } }] }),
-  );
-  return manifest;
+  await writeLayout(dir, [{ node: img, ref: tag }]);
+  return img.manifestDesc;
 }
 
 /** Member names and bodies of a tar (names as written). */
@@ -110,30 +66,30 @@ function asTree(m: Map<string, { type: string; body: string; linkname?: string }
 // bottom layer, then the layer that deletes, replaces and makes a directory opaque
 const BOTTOM: Member[] = [
   { name: "etc/" },
-  { name: "etc/keep", body: "keep" },
-  { name: "etc/gone", body: "gone" },
+  { name: "etc/keep", data: "keep" },
+  { name: "etc/gone", data: "gone" },
   { name: "opq/" },
-  { name: "opq/a", body: "a" },
+  { name: "opq/a", data: "a" },
   { name: "opq/sub/" },
-  { name: "opq/sub/b", body: "b" },
+  { name: "opq/sub/b", data: "b" },
   { name: "home/" },
   { name: "home/user/" },
-  { name: "home/user/f", body: "f" },
-  { name: "same", body: "old" },
+  { name: "home/user/f", data: "f" },
+  { name: "same", data: "old" },
   { name: "link", type: "symlink", linkname: "etc/keep" },
   { name: "wasdir/" },
-  { name: "wasdir/inner", body: "inner" },
+  { name: "wasdir/inner", data: "inner" },
 ];
 const TOP: Member[] = [
-  { name: "./etc/.wh.gone", body: "" },
+  { name: "./etc/.wh.gone", data: "" },
   { name: "./opq/" },
-  { name: "./opq/.wh..wh..opq", body: "" },
-  { name: "./opq/c", body: "c" },
-  { name: "./home/.wh.user", body: "" },
-  { name: "./same", body: "new" },
+  { name: "./opq/.wh..wh..opq", data: "" },
+  { name: "./opq/c", data: "c" },
+  { name: "./home/.wh.user", data: "" },
+  { name: "./same", data: "new" },
   { name: "./newdir/" },
-  { name: "./newdir/n", body: "n" },
-  { name: "./wasdir", body: "now a file" },
+  { name: "./newdir/n", data: "n" },
+  { name: "./wasdir", data: "now a file" },
 ];
 const EXPECTED = ["etc/", "etc/keep", "home/", "link", "newdir/", "newdir/n", "opq/", "opq/c", "same", "wasdir"];
 
@@ -147,7 +103,7 @@ before(async () => {
   reg = await startDistribution({ mode: "anonymous" });
   work = await tempDir("tcrane-export-");
   layout = join(work.dir, "layout");
-  await writeLayout(layout, [await layerTar(BOTTOM), await layerTar(TOP)], "v1");
+  await layoutOf(layout, [await tarBytes(BOTTOM), await tarBytes(TOP)], "v1");
   const r = await run("skopeo", ["copy", "--preserve-digests", "--dest-tls-verify=false", `oci:${layout}:v1`, `docker://${reg.host}/x/fs:v1`]);
   assert.equal(r.code, 0, r.stderr);
 });
@@ -207,8 +163,8 @@ test("export - reads a docker tarball on stdin and - writes the tar to stdout", 
 test("--max-bytes stops a decompression bomb with a clear error and leaves no file", async () => {
   const bombDir = join(work.dir, "bomb");
   // 32 MiB of zeros compresses to ~32 KiB
-  const big = await layerTar([{ name: "zeros", body: "\0".repeat(32 * 1024 * 1024) }]);
-  await writeLayout(bombDir, [big], "v1");
+  const big = await tarBytes([{ name: "zeros", data: "\0".repeat(32 * 1024 * 1024) }]);
+  await layoutOf(bombDir, [big], "v1");
   const out = join(work.dir, "bomb.tar");
   const r = await tcrane(["export", "--max-bytes", String(4 * 1024 * 1024), `oci:${bombDir}:v1`, out]);
   assert.equal(r.code, 1, r.stderr);
@@ -237,9 +193,10 @@ test("export errors follow the contract: not found 3, bad reference 2, help has 
 async function flattenInMemory(layers: Member[][], opts: { corrupt?: number; maxEntries?: number } = {}) {
   const store = new MemoryStore();
   const descs: Descriptor[] = [];
-  for (const l of layers) {
-    const gz = gzipSync(await layerTar(l));
-    descs.push({ mediaType: "application/vnd.oci.image.layer.v1.tar+gzip", digest: store.add(gz), size: gz.length });
+  for (const members of layers) {
+    const l = layerOf(await tarBytes(members));
+    store.add(l.blob);
+    descs.push(l.desc);
   }
   if (opts.corrupt !== undefined) {
     const d = descs[opts.corrupt]!;
@@ -257,9 +214,9 @@ async function flattenInMemory(layers: Member[][], opts: { corrupt?: number; max
 
 test("flattenLayers: root opaque, aufs metadata, hard links, a file replacing a directory and back", async () => {
   const { members, stats } = await flattenInMemory([
-    [{ name: "a/" }, { name: "a/x", body: "x" }, { name: "b", body: "b" }, { name: "c/" }, { name: "c/deep/" }, { name: "c/deep/f", body: "f" }],
-    [{ name: "c", body: "file now" }, { name: "d/" }, { name: "d/target", body: "t" }],
-    [{ name: ".wh..wh..opq" }, { name: ".wh..wh.plnk/" }, { name: ".wh..wh.plnk/1", body: "" }, { name: "d/" }, { name: "d/hard", type: "link", linkname: "./d/target" }, { name: "e", body: "e" }],
+    [{ name: "a/" }, { name: "a/x", data: "x" }, { name: "b", data: "b" }, { name: "c/" }, { name: "c/deep/" }, { name: "c/deep/f", data: "f" }],
+    [{ name: "c", data: "file now" }, { name: "d/" }, { name: "d/target", data: "t" }],
+    [{ name: ".wh..wh..opq" }, { name: ".wh..wh.plnk/" }, { name: ".wh..wh.plnk/1", data: "" }, { name: "d/" }, { name: "d/hard", type: "link", linkname: "./d/target" }, { name: "e", data: "e" }],
   ]);
   // the root went opaque in the top layer: nothing of the two lower layers is left
   assert.deepEqual([...members.keys()].sort(), ["d/", "d/hard", "e"]);
@@ -268,24 +225,24 @@ test("flattenLayers: root opaque, aufs metadata, hard links, a file replacing a 
   assert.equal(stats.entries, 3);
 
   const replaced = await flattenInMemory([
-    [{ name: "c/" }, { name: "c/deep/" }, { name: "c/deep/f", body: "f" }, { name: "keep", body: "k" }],
-    [{ name: "c", body: "file now" }],
-    [{ name: ".wh.c" }, { name: "c/" }, { name: "c/new", body: "n" }],
+    [{ name: "c/" }, { name: "c/deep/" }, { name: "c/deep/f", data: "f" }, { name: "keep", data: "k" }],
+    [{ name: "c", data: "file now" }],
+    [{ name: ".wh.c" }, { name: "c/" }, { name: "c/new", data: "n" }],
   ]);
   assert.deepEqual([...replaced.members.keys()].sort(), ["c/", "c/new", "keep"]);
 });
 
 test("flattenLayers fails on a corrupt layer, a member escaping the root, and too many paths", async () => {
   await assert.rejects(
-    flattenInMemory([[{ name: "a", body: "a" }], [{ name: "b", body: "b" }]], { corrupt: 0 }),
+    flattenInMemory([[{ name: "a", data: "a" }], [{ name: "b", data: "b" }]], { corrupt: 0 }),
     (e: unknown) => e instanceof TcraneError && e.code === "DIGEST_MISMATCH",
   );
   await assert.rejects(
-    flattenInMemory([[{ name: "ok", body: "" }, { name: "../../etc/passwd", body: "x" }]]),
+    flattenInMemory([[{ name: "ok", data: "" }, { name: "../../etc/passwd", data: "x" }]]),
     (e: unknown) => e instanceof TcraneError && e.code === "CORRUPT_ARCHIVE" && /escapes the root/.test(e.message),
   );
   await assert.rejects(
-    flattenInMemory([[{ name: "a", body: "" }, { name: "b", body: "" }, { name: "c", body: "" }]], { maxEntries: 2 }),
+    flattenInMemory([[{ name: "a", data: "" }, { name: "b", data: "" }, { name: "c", data: "" }]], { maxEntries: 2 }),
     (e: unknown) => e instanceof TcraneError && /max-entries/.test(e.message),
   );
 });

@@ -19,7 +19,8 @@ import { digestOf } from "../src/image/digest.js";
 import { TcraneError } from "../src/errors.js";
 import type { Descriptor } from "../src/image/types.js";
 import type { Source } from "../src/transports/types.js";
-import { MemoryStore, buildImage } from "./helpers/memory.js";
+import { MemoryStore } from "./helpers/memory.js";
+import { makeIndex, randomImage } from "./fixtures/images.js";
 
 const OCI_GZ = "application/vnd.oci.image.layer.v1.tar+gzip";
 const amd64 = { os: "linux", architecture: "amd64" };
@@ -104,21 +105,10 @@ test("config edits: env overridden in place and appended, entrypoint clears cmd,
 
 test("edit of an index: every platform image edited, attestations kept; a platform or an index-less sink picks one image", async () => {
   const src = new MemoryStore("src");
-  const a = buildImage(src, { layers: 1, platform: amd64 });
-  const b = buildImage(src, { layers: 1, platform: arm64 });
-  const att = buildImage(src, { layers: 1, platform: { os: "unknown", architecture: "unknown" } });
-  const idxBytes = Buffer.from(
-    JSON.stringify({
-      schemaVersion: 2,
-      mediaType: "application/vnd.oci.image.index.v1+json",
-      manifests: [
-        { ...a.manifest, platform: amd64 },
-        { ...b.manifest, platform: arm64 },
-        { ...att.manifest, platform: { os: "unknown", architecture: "unknown" }, annotations: { "vnd.docker.reference.type": "attestation-manifest" } },
-      ],
-    }),
-  );
-  const root: Descriptor = { mediaType: "application/vnd.oci.image.index.v1+json", digest: src.add(idxBytes), size: idxBytes.length };
+  const a = src.put(randomImage([1024], { platform: amd64 }));
+  const b = src.put(randomImage([1024], { platform: arm64 }));
+  const att = src.put(randomImage([1024], { platform: { os: "unknown", architecture: "unknown" } }));
+  const root = src.put(makeIndex([a, b, { node: att, annotations: { "vnd.docker.reference.type": "attestation-manifest" } }])).manifestDesc;
   const edit = new EditSource(src);
   const seen: string[] = [];
   const r = await editRoot(edit, src, root, (img, p) => {
@@ -129,12 +119,12 @@ test("edit of an index: every platform image edited, attestations kept; a platfo
   assert.equal(r.images, 2);
   const idx = await readIndex(edit, r.descriptor);
   assert.equal(idx.annotations?.note, "x");
-  assert.notEqual(idx.manifests[0]!.digest, a.manifest.digest);
+  assert.notEqual(idx.manifests[0]!.digest, a.manifestDesc.digest);
   assert.deepEqual(idx.manifests[1]!.platform, arm64);
-  assert.equal(idx.manifests[2]!.digest, att.manifest.digest);
+  assert.equal(idx.manifests[2]!.digest, att.manifestDesc.digest);
   const child = await readImage(edit, idx.manifests[1]!);
   assert.equal(child.config.config?.Labels?.edited, "yes");
-  assert.equal(child.manifest.layers[0]!.digest, b.layers[0]!.digest);
+  assert.equal(child.manifest.layers[0]!.digest, b.layers[0]!.desc.digest);
   const one = await editRoot(edit, src, root, () => {}, { platform: arm64 });
   assert.equal(one.descriptor.mediaType, "application/vnd.oci.image.manifest.v1+json");
   assert.equal((await readImage(edit, one.descriptor)).config.architecture, "arm64");
@@ -144,19 +134,19 @@ test("edit of an index: every platform image edited, attestations kept; a platfo
 
 test("engine over an EditSource: new blobs pushed, unchanged layers mounted from their origin, never fetched", async () => {
   const base = new MemoryStore("base");
-  const img = buildImage(base, { layers: 3 });
+  const img = base.put(randomImage([1024, 1024, 1024]));
   const dst = new MountingStore("dst");
   const edit = new EditSource(base);
   try {
-    const e = await readImage(base, img.manifest);
+    const e = await readImage(base, img.manifestDesc);
     const layer = await layerFromStream(edit, Readable.from([randomBytes(5000)]), { mediaType: OCI_GZ });
     appendLayers(e, [layer]);
     const root = writeImage(edit, e);
     base.fetches = [];
     const r = await copyDescriptor(edit, root, mountingSink(dst), { tags: ["v1"] });
     assert.equal(r.descriptor.digest, root.digest);
-    assert.deepEqual(dst.mounted.sort(), img.layers.map((l) => l.digest).sort());
-    for (const l of img.layers) assert.ok(!base.fetches.includes(l.digest), "base layer fetched");
+    assert.deepEqual(dst.mounted.sort(), img.layers.map((l) => l.desc.digest).sort());
+    for (const l of img.layers) assert.ok(!base.fetches.includes(l.desc.digest), "base layer fetched");
     assert.ok(dst.blobs.has(layer.descriptor.digest));
     assert.equal(dst.tags.get("v1")?.digest, root.digest);
     const out = await readImage(dst, root);
@@ -173,41 +163,41 @@ test("engine over an EditSource: new blobs pushed, unchanged layers mounted from
 test("rebase: refuses images not built on the old base; swaps layers, diff_ids and history; routes new base layers", async () => {
   const store = new MemoryStore("s");
   const shared = [randomBytes(500)];
-  const oldB = buildImage(store, { layers: 1, shared });
-  const app = buildImage(store, { layers: 2, shared });
+  const oldB = store.put(randomImage([], { shared }));
+  const app = store.put(randomImage([1024], { shared }));
   const other = new MemoryStore("other");
-  const newB = buildImage(other, { layers: 2, platform: arm64 });
+  const newB = other.put(randomImage([1024, 1024], { platform: arm64 }));
   const edit = new EditSource(store);
-  const o = { image: await readImage(store, oldB.manifest), source: store as Source, digest: oldB.manifest.digest, name: "old" };
-  const n = { image: await readImage(other, newB.manifest), source: other as Source, digest: newB.manifest.digest, name: "new" };
+  const o = { image: await readImage(store, oldB.manifestDesc), source: store as Source, digest: oldB.manifestDesc.digest, name: "old" };
+  const n = { image: await readImage(other, newB.manifestDesc), source: other as Source, digest: newB.manifestDesc.digest, name: "new" };
   o.image.config.history = [{ created_by: "old base" }];
   n.image.config.history = [{ created_by: "n1" }, { created_by: "n2" }];
-  const img = await readImage(store, app.manifest);
+  const img = await readImage(store, app.manifestDesc);
   img.config.history = [{ created_by: "old base" }, { created_by: "app" }];
   rebaseImage(edit, img, o, n);
-  assert.deepEqual(img.manifest.layers.map((l) => l.digest), [...newB.layers.map((l) => l.digest), app.layers[1]!.digest]);
-  assert.deepEqual(img.config.rootfs.diff_ids, [...newB.diffIds, app.diffIds[1]]);
+  assert.deepEqual(img.manifest.layers.map((l) => l.digest), [...newB.layers.map((l) => l.desc.digest), app.layers[1]!.desc.digest]);
+  assert.deepEqual(img.config.rootfs.diff_ids, [...newB.layers.map((l) => l.diffId), app.layers[1]!.diffId]);
   assert.deepEqual(img.config.history.map((x) => x.created_by), ["n1", "n2", "app"]);
   assert.equal(img.config.architecture, "arm64");
   assert.equal(img.manifest.annotations?.["org.opencontainers.image.base.name"], "new");
-  assert.equal(edit.originOf(newB.layers[0]!.digest), other);
-  assert.equal(edit.originOf(app.layers[1]!.digest), store);
-  const wrong = await readImage(store, app.manifest);
+  assert.equal(edit.originOf(newB.layers[0]!.desc.digest), other);
+  assert.equal(edit.originOf(app.layers[1]!.desc.digest), store);
+  const wrong = await readImage(store, app.manifestDesc);
   assert.throws(() => rebaseImage(edit, wrong, n, o), /not based on new/);
-  const small = await readImage(store, oldB.manifest);
-  const bigBase = { ...o, image: await readImage(store, app.manifest) };
+  const small = await readImage(store, oldB.manifestDesc);
+  const bigBase = { ...o, image: await readImage(store, app.manifestDesc) };
   assert.throws(() => rebaseImage(edit, small, bigBase, n), /too few layers/);
 });
 
 test("EditSource: a manifest served from a routed origin routes its children there", async () => {
   const a = new MemoryStore("a");
-  const img = buildImage(a, { layers: 1 });
+  const img = a.put(randomImage([1024]));
   const edit = new EditSource();
-  edit.route(img.manifest.digest, a);
-  assert.equal(edit.originOf(img.layers[0]!.digest), undefined);
-  const bytes = Buffer.concat(await (await edit.fetch(img.manifest)).toArray());
-  assert.equal(digestOf(bytes), img.manifest.digest);
-  assert.equal(edit.originOf(img.layers[0]!.digest), a);
-  assert.equal(edit.originOf(img.config.digest), a);
+  edit.route(img.manifestDesc.digest, a);
+  assert.equal(edit.originOf(img.layers[0]!.desc.digest), undefined);
+  const bytes = Buffer.concat(await (await edit.fetch(img.manifestDesc)).toArray());
+  assert.equal(digestOf(bytes), img.manifestDesc.digest);
+  assert.equal(edit.originOf(img.layers[0]!.desc.digest), a);
+  assert.equal(edit.originOf(img.configDesc.digest), a);
   await assert.rejects(edit.fetch({ mediaType: OCI_GZ, digest: "sha256:" + "0".repeat(64), size: 1 }), (e: unknown) => e instanceof TcraneError && e.code === "NOT_FOUND");
 });

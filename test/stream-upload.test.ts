@@ -17,7 +17,8 @@ import { RegistryTarget } from "../src/transports/registry.js";
 import type { Descriptor } from "../src/image/types.js";
 import type { CallOptions, StreamPusher } from "../src/transports/types.js";
 import { startDistribution, type Distribution } from "./harness/distribution.js";
-import { MemoryStore, buildImage } from "./helpers/memory.js";
+import { MemoryStore } from "./helpers/memory.js";
+import { randomImage } from "./fixtures/images.js";
 
 let reg: Distribution;
 let client: RegistryClient;
@@ -108,8 +109,8 @@ class StreamingMemory extends MemoryStore implements StreamPusher {
 
 test("engine: the streaming gzip path gives the same digests as the temp-file path", async () => {
   const src = new MemoryStore("src");
-  const img = buildImage(src, { layers: 3, size: 3 << 20, uncompressed: true, docker: true });
-  src.tags.set("latest", img.manifest);
+  const img = src.put(randomImage([3 << 20, 3 << 20, 3 << 20], { gzip: false, docker: true }));
+  src.tags.set("latest", img.manifestDesc);
   const viaFile = new MemoryStore("file", { compressedLayers: true });
   const viaStream = new StreamingMemory("stream", { compressedLayers: true });
   const a = await copyImage(src, undefined, viaFile, { tags: ["latest"] });
@@ -121,14 +122,14 @@ test("engine: the streaming gzip path gives the same digests as the temp-file pa
     assert.equal(l.mediaType, "application/vnd.docker.image.rootfs.diff.tar.gzip");
     const gz = viaStream.blobs.get(l.digest)!;
     assert.equal(gz.length, l.size);
-    assert.equal(digestOf(gunzipSync(gz)), img.diffIds[i]);
+    assert.equal(digestOf(gunzipSync(gz)), img.layers[i]!.diffId);
   });
 });
 
 test("engine → registry: uncompressed layers stream into the registry; a corrupt one fails and nothing is tagged", async () => {
   const src = new MemoryStore("src");
-  const img = buildImage(src, { layers: 2, size: 2 << 20, uncompressed: true, docker: true });
-  src.tags.set("latest", img.manifest);
+  const img = src.put(randomImage([2 << 20, 2 << 20], { gzip: false, docker: true }));
+  src.tags.set("latest", img.manifestDesc);
   const repo = { registry: reg.host, repository: "stream/engine" };
   const sink = new RegistryTarget(client, repo);
   const patches = client.stats.byMethod.PATCH ?? 0;
@@ -141,10 +142,10 @@ test("engine → registry: uncompressed layers stream into the registry; a corru
     const s = await client.fetchBlob(repo, l);
     const chunks: Buffer[] = [];
     for await (const c of s) chunks.push(c as Buffer);
-    assert.equal(digestOf(gunzipSync(Buffer.concat(chunks))), img.diffIds[i]);
+    assert.equal(digestOf(gunzipSync(Buffer.concat(chunks))), img.layers[i]!.diffId);
   }
 
-  const layer = img.layers[1]!;
+  const layer = img.layers[1]!.desc;
   const bad = Buffer.from(src.blobs.get(layer.digest)!);
   bad[bad.length - 10] ^= 1;
   src.corrupt.set(layer.digest, bad);

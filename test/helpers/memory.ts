@@ -1,14 +1,14 @@
 /**
- * A counting in-memory store (both Source and Sink) and a builder of small random images, for engine
- * tests (oras `storageTracker` style). Not a transport: tests only.
+ * A counting in-memory store (both Source and Sink) for engine tests (oras `storageTracker` style).
+ * Not a transport: tests only. Images are built with ../fixtures/images.ts and stored with `put`
+ * (which counts nothing): `const img = store.put(randomImage([1024, 1024]))`.
  */
-import { randomBytes } from "node:crypto";
 import { Readable } from "node:stream";
-import { gzipSync } from "node:zlib";
 import { digestOf } from "../../src/image/digest.js";
 import type { Descriptor, Platform } from "../../src/image/types.js";
 import { TcraneError } from "../../src/errors.js";
 import type { PushOptions, Sink, SinkTraits, Source } from "../../src/transports/types.js";
+import { makeIndex, nodeBlobs, randomImage, type Node } from "../fixtures/images.js";
 
 export class MemoryStore implements Source, Sink {
   readonly description: string;
@@ -33,6 +33,11 @@ export class MemoryStore implements Source, Sink {
     const d = digestOf(bytes);
     this.blobs.set(d, bytes);
     return d;
+  }
+  /** Store every blob and manifest of a built image or index (uncounted); returns it. */
+  put<N extends Node>(node: N): N {
+    for (const [d, b] of nodeBlobs(node)) this.blobs.set(d.digest, b);
+    return node;
   }
   async resolve(ref?: string): Promise<Descriptor> {
     const d = this.tags.get(ref ?? "latest");
@@ -67,44 +72,25 @@ export class MemoryStore implements Source, Sink {
   }
 }
 
-/** A built image: its manifest descriptor and parts. */
+// Adapters kept for test/mirror.test.ts (edited on another branch); new tests use `store.put(randomImage(...))`.
+
+/** The old `buildImage` result: descriptors only. */
 export interface BuiltImage {
   manifest: Descriptor;
   config: Descriptor;
   layers: Descriptor[];
-  /** uncompressed layer tars (diff ids) */
   diffIds: string[];
 }
 
-/** Build a random image with `n` gzip layers (or uncompressed ones) into a store. */
+/** `n` random layers of `size` bytes (after `shared`), stored; the old options over `randomImage`. */
 export function buildImage(store: MemoryStore, opts: { layers?: number; size?: number; platform?: Platform; uncompressed?: boolean; shared?: Buffer[]; docker?: boolean } = {}): BuiltImage {
-  const n = opts.layers ?? 2;
-  const raws = [...(opts.shared ?? [])];
-  while (raws.length < n) raws.push(randomBytes(opts.size ?? 1024));
-  const layerMt = opts.docker
-    ? opts.uncompressed ? "application/vnd.docker.image.rootfs.diff.tar" : "application/vnd.docker.image.rootfs.diff.tar.gzip"
-    : opts.uncompressed ? "application/vnd.oci.image.layer.v1.tar" : "application/vnd.oci.image.layer.v1.tar+gzip";
-  const diffIds = raws.map((r) => digestOf(r));
-  const layers: Descriptor[] = raws.map((r) => {
-    const b = opts.uncompressed ? r : gzipSync(r);
-    return { mediaType: layerMt, digest: store.add(b), size: b.length };
-  });
-  const p = opts.platform ?? { os: "linux", architecture: "amd64" };
-  const cfg = Buffer.from(JSON.stringify({ architecture: p.architecture, os: p.os, ...(p.variant ? { variant: p.variant } : {}), rootfs: { type: "layers", diff_ids: diffIds }, config: {} }));
-  const config: Descriptor = { mediaType: opts.docker ? "application/vnd.docker.container.image.v1+json" : "application/vnd.oci.image.config.v1+json", digest: store.add(cfg), size: cfg.length };
-  const mt = opts.docker ? "application/vnd.docker.distribution.manifest.v2+json" : "application/vnd.oci.image.manifest.v1+json";
-  const m = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: mt, config, layers }));
-  return { manifest: { mediaType: mt, digest: store.add(m), size: m.length }, config, layers, diffIds };
+  const shared = opts.shared ?? [];
+  const sizes = Array.from({ length: Math.max(0, (opts.layers ?? 2) - shared.length) }, () => opts.size ?? 1024);
+  const img = store.put(randomImage(sizes, { shared, platform: opts.platform, gzip: !opts.uncompressed, docker: opts.docker, created: null, nonce: false }));
+  return { manifest: img.manifestDesc, config: img.configDesc, layers: img.layers.map((l) => l.desc), diffIds: img.layers.map((l) => l.diffId) };
 }
 
-/** Build an index over images for the given platforms; returns its descriptor. */
+/** An index over built images with the given platforms, stored; its descriptor. */
 export function buildIndex(store: MemoryStore, images: Array<{ image: BuiltImage; platform: Platform }>): Descriptor {
-  const idx = Buffer.from(
-    JSON.stringify({
-      schemaVersion: 2,
-      mediaType: "application/vnd.oci.image.index.v1+json",
-      manifests: images.map((i) => ({ ...i.image.manifest, platform: i.platform })),
-    }),
-  );
-  return { mediaType: "application/vnd.oci.image.index.v1+json", digest: store.add(idx), size: idx.length };
+  return store.put(makeIndex(images.map((i) => ({ desc: i.image.manifest, platform: i.platform })))).manifestDesc;
 }
