@@ -10,12 +10,11 @@ import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync } from "node:fs";
 import { readFile, readdir, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
-import { gzipSync } from "node:zlib";
 import { startDistribution, type Distribution } from "../harness/distribution.js";
 import { tempDir } from "../harness/tools.js";
-import { digestOf } from "../../src/image/digest.js";
 import { CANARY_PASSWORD, CANARY_USER, CaseTable, assertNoTemp, assertOnly, assertTmpClean, cli, cliEnv, failsWith, ok, type CliEnv } from "./lib/cases.js";
-import { checker, faultImage, tagState, writeLayout, type FaultImage } from "./lib/images.js";
+import { checker, tagState } from "./lib/images.js";
+import { imageOf, layerOf, makeImage, manifestOf, writeLayout, type Image } from "../fixtures/images.js";
 import {
   badGzipTrailer,
   bombLayer,
@@ -33,8 +32,8 @@ const table = new CaseTable("bad archives");
 let reg: Distribution;
 let work: { dir: string; cleanup: () => Promise<void> };
 let env: CliEnv;
-let img: FaultImage;
-let img2: FaultImage;
+let img: Image;
+let img2: Image;
 let dockerTar: Buffer;
 let ociTar: Buffer;
 let n = 0;
@@ -44,8 +43,8 @@ before(async () => {
   reg = await startDistribution({ mode: "basic", users: { [CANARY_USER]: CANARY_PASSWORD } });
   work = await tempDir("tcrane-faults-arch-");
   env = await cliEnv(work.dir, { [reg.host]: [CANARY_USER, CANARY_PASSWORD] });
-  img = await faultImage([64 * 1024, 32 * 1024]);
-  img2 = await faultImage([16 * 1024]);
+  img = await makeImage({ layers: [64 * 1024, 32 * 1024] });
+  img2 = await makeImage({ layers: [16 * 1024] });
   dockerTar = await tarBytes(dockerMembers(img, "arch/app:1"));
   ociTar = await tarBytes(ociMembers(img, "app"));
 });
@@ -245,12 +244,12 @@ test("duplicates, a missing layer, oversized manifests", async () => {
   });
   await table.case("a blob entry twice, the last copy corrupt (validate)", "exit 1 digest mismatch (the last wins, and is verified)", async () => {
     const l = img.layers[0]!;
-    const bad = flipped(l.bytes, 100);
+    const bad = flipped(l.blob, 100);
     return validateBad(await tarBytes([...ociMembers(img, "app"), { name: `blobs/sha256/${hex(l.desc.digest)}`, data: bad }]), "oci-archive", /digest mismatch/);
   });
   await table.case("a blob entry twice, the first copy corrupt (push)", "exit 0: the last (good) copy wins; complete", async () => {
     const l = img.layers[0]!;
-    const bytes = await tarBytes([{ name: `blobs/sha256/${hex(l.desc.digest)}`, data: flipped(l.bytes, 100) }, ...ociMembers(img, "app")]);
+    const bytes = await tarBytes([{ name: `blobs/sha256/${hex(l.desc.digest)}`, data: flipped(l.blob, 100) }, ...ociMembers(img, "app")]);
     const dir = join(work.dir, `case-${++n}`);
     mkdirSync(dir);
     await writeFile(join(dir, "dup.tar"), bytes);
@@ -264,16 +263,7 @@ test("duplicates, a missing layer, oversized manifests", async () => {
     return pushBad(await tarBytes(m), 2, /missing/);
   });
   await table.case("an OCI manifest of 17 MiB (limit 16 MiB)", "exit 2, size limit", async () => {
-    const big = Buffer.from(
-      JSON.stringify({
-        schemaVersion: 2,
-        mediaType: "application/vnd.oci.image.manifest.v1+json",
-        config: img.configDesc,
-        layers: img.layers.map((l) => l.desc),
-        annotations: { pad: "x".repeat(17 * 1024 * 1024) },
-      }),
-    );
-    const desc = { mediaType: "application/vnd.oci.image.manifest.v1+json", digest: digestOf(big), size: big.length };
+    const { manifest: big, manifestDesc: desc } = manifestOf(img.configDesc, img.layers.map((l) => l.desc), { annotations: { pad: "x".repeat(17 * 1024 * 1024) } });
     const members = ociMembers(img, "app").filter((x) => x.name !== "index.json");
     members.push({ name: `blobs/sha256/${hex(desc.digest)}`, data: big });
     members.push({ name: "index.json", data: JSON.stringify({ schemaVersion: 2, manifests: [{ ...desc, annotations: { "org.opencontainers.image.ref.name": "app" } }] }) });
@@ -290,18 +280,8 @@ test("duplicates, a missing layer, oversized manifests", async () => {
 test("export: a decompression bomb is bounded by --max-bytes; a layer escaping the root is refused", async () => {
   await table.case("export of a 256 MiB-of-zeros layer (gzip ~256 KiB), --max-bytes 8 MiB", "exit 1 naming --max-bytes, no output file", async () => {
     const bomb = await bombLayer(256 * 1024 * 1024);
-    const config = Buffer.from(JSON.stringify({ architecture: "amd64", os: "linux", rootfs: { type: "layers", diff_ids: [bomb.diffId] } }));
-    const bimg: FaultImage = {
-      config,
-      configDesc: { mediaType: "application/vnd.oci.image.config.v1+json", digest: digestOf(config), size: config.length },
-      layers: [{ tar: Buffer.alloc(0), bytes: bomb.gz, desc: { mediaType: "application/vnd.oci.image.layer.v1.tar+gzip", digest: digestOf(bomb.gz), size: bomb.gz.length } }],
-      manifest: Buffer.alloc(0),
-      manifestDesc: { mediaType: "application/vnd.oci.image.manifest.v1+json", digest: "", size: 0 },
-      blobs: new Map(),
-    };
-    const { relink } = await import("./lib/bad-archive.js");
     const layoutDir = join(work.dir, "bomb-layout");
-    await writeLayout(layoutDir, relink(bimg), "bomb");
+    await writeLayout(layoutDir, [{ node: imageOf([bomb]), ref: "bomb" }], { indexMediaType: false });
     const out = join(work.dir, `case-${++n}`);
     mkdirSync(out);
     const r = await cli(env, ["export", "--max-bytes", String(8 * 1024 * 1024), `oci:${layoutDir}:bomb`, join(out, "fs.tar")]);
@@ -313,19 +293,8 @@ test("export: a decompression bomb is bounded by --max-bytes; a layer escaping t
   });
   await table.case("export of a layer holding ../../x", "exit 2, escapes the root; nothing written outside", async () => {
     const layerTar = await tarBytes([{ name: "ok.txt", data: "fine" }, { name: "../../x", data: "escape" }]);
-    const gz = gzipSync(layerTar);
-    const config = Buffer.from(JSON.stringify({ architecture: "amd64", os: "linux", rootfs: { type: "layers", diff_ids: [digestOf(layerTar)] } }));
-    const eimg: FaultImage = {
-      config,
-      configDesc: { mediaType: "application/vnd.oci.image.config.v1+json", digest: digestOf(config), size: config.length },
-      layers: [{ tar: layerTar, bytes: gz, desc: { mediaType: "application/vnd.oci.image.layer.v1.tar+gzip", digest: digestOf(gz), size: gz.length } }],
-      manifest: Buffer.alloc(0),
-      manifestDesc: { mediaType: "application/vnd.oci.image.manifest.v1+json", digest: "", size: 0 },
-      blobs: new Map(),
-    };
-    const { relink } = await import("./lib/bad-archive.js");
     const layoutDir = join(work.dir, "escape-layout");
-    await writeLayout(layoutDir, relink(eimg), "esc");
+    await writeLayout(layoutDir, [{ node: imageOf([layerOf(layerTar)]), ref: "esc" }], { indexMediaType: false });
     const out = join(work.dir, `case-${++n}`, "deep");
     mkdirSync(out, { recursive: true });
     const r = await cli(env, ["export", `oci:${layoutDir}:esc`, join(out, "fs.tar")], { cwd: out });

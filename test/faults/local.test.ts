@@ -28,7 +28,8 @@ import {
   waitFor,
   type CliEnv,
 } from "./lib/cases.js";
-import { faultImage, seed, type FaultImage } from "./lib/images.js";
+import { seed } from "./lib/images.js";
+import { makeImage, type Image } from "../fixtures/images.js";
 import { startTapProxy, type TapProxy } from "./lib/tap-proxy.js";
 
 const table = new CaseTable("local faults");
@@ -36,8 +37,8 @@ let reg: Distribution;
 let tap: TapProxy;
 let work: { dir: string; cleanup: () => Promise<void> };
 let env: CliEnv;
-let img: FaultImage;
-let img2: FaultImage;
+let img: Image;
+let img2: Image;
 let n = 0;
 const mounts: string[] = [];
 
@@ -48,8 +49,8 @@ before(async () => {
   work = await tempDir("tcrane-faults-local-");
   const cred: [string, string] = [CANARY_USER, CANARY_PASSWORD];
   env = await cliEnv(work.dir, { [reg.host]: cred, [tap.host]: cred });
-  img = await faultImage([4 * 1024 * 1024, 100 * 1024]);
-  img2 = await faultImage([50 * 1024]);
+  img = await makeImage({ layers: [4 * 1024 * 1024, 100 * 1024] });
+  img2 = await makeImage({ layers: [50 * 1024] });
   await seed(reg.host, "src/app", "1", img);
   await seed(reg.host, "src/other", "1", img2);
 });

@@ -14,7 +14,8 @@ import { RegistryClient } from "../../src/registry/client.js";
 import { copy } from "../../src/transfer/ops.js";
 import { readFile } from "node:fs/promises";
 import { CANARY_PASSWORD, CANARY_USER, CaseTable, assertNoTemp, assertOnly, assertTmpClean, cli, failsWith, listTree, ok, waitFor } from "./lib/cases.js";
-import { faultImage, tagState, writeLayout } from "./lib/images.js";
+import { tagState } from "./lib/images.js";
+import { makeImage, writeLayout } from "../fixtures/images.js";
 import { endSuite, outDirs, startProxiedRegistry, type ProxiedRegistry } from "./lib/suite.js";
 
 const table = new CaseTable("network faults");
@@ -218,8 +219,8 @@ test("a persistent 503 gives up after N tries, saying how many; no tag pushed", 
 
 test("the registry killed and restarted mid-copy: the run fails cleanly, a re-run completes skipping what is there", async () => {
   const layout = join(work.dir, "kill-layout");
-  const kimg = await faultImage([8 * 1024 * 1024, 100 * 1024]);
-  await writeLayout(layout, kimg, "k");
+  const kimg = await makeImage({ layers: [8 * 1024 * 1024, 100 * 1024] });
+  await writeLayout(layout, [{ node: kimg, ref: "k" }], { indexMediaType: false });
   const isBig = (r: { method: string; headers: Record<string, unknown> }) =>
     (r.method === "PATCH" || r.method === "PUT") && Number(r.headers["content-length"] ?? 0) > 4_000_000;
   await table.case("registry killed while an 8 MiB upload is in flight (push, --retries 0)", "exit 1, one line, tag absent", async () => {

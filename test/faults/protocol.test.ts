@@ -13,7 +13,8 @@ import type { Recorded } from "../harness/fault-proxy.js";
 import { startTokenServer, type TokenServer } from "../harness/token-server.js";
 import { readFile } from "node:fs/promises";
 import { CANARY_PASSWORD, CANARY_USER, CaseTable, assertNoTemp, assertOnly, assertTmpClean, cli, cliEnv, failsWith, leakedIn, listTree, ok } from "./lib/cases.js";
-import { faultImage, seed, tagState } from "./lib/images.js";
+import { seed, tagState } from "./lib/images.js";
+import { makeImage } from "../fixtures/images.js";
 import { endSuite, outDirs, startProxiedRegistry, startTokenTap, type ProxiedRegistry } from "./lib/suite.js";
 import { startTapProxy, type TapProxy } from "./lib/tap-proxy.js";
 
@@ -83,7 +84,7 @@ test("bytes that do not match their digest", async () => {
 
 test("a manifest naming a missing blob: exit 3, the destination gets no tag", async () => {
   await table.case("copy of an image whose layer blob was deleted", "exit 3 naming the blob; destination tag absent", async () => {
-    const mimg = await faultImage([40 * 1024]);
+    const mimg = await makeImage({ layers: [40 * 1024] });
     await seed(reg.host, "src/missing", "1", mimg);
     const del = await request(`${reg.url}/v2/src/missing/blobs/${mimg.layers[0]!.desc.digest}`, { method: "DELETE", headers: { authorization: AUTH } });
     await del.body.dump();

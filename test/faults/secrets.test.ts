@@ -15,11 +15,10 @@ import { startFaultProxy, type FaultProxy, type Recorded } from "../harness/faul
 import { startTokenServer, type TokenServer } from "../harness/token-server.js";
 import { tempDir } from "../harness/tools.js";
 import { CANARY_PASSWORD, CANARY_USER, CaseTable, addSecret, assertTmpClean, cli, cliEnv, failsWith, knownSecrets, leakedIn, listTree, ok, type CliEnv } from "./lib/cases.js";
-import { faultImage, type FaultImage } from "./lib/images.js";
+import { makeImage, pushToRegistry, type Image } from "../fixtures/images.js";
 import { endSuite, outDirs, startTokenTap, type FaultWork } from "./lib/suite.js";
 import type { TapProxy } from "./lib/tap-proxy.js";
 import { RegistryClient } from "../../src/registry/client.js";
-import { Readable } from "node:stream";
 
 const table = new CaseTable("secrets");
 const WRONG = "canary-wrong-pw-Hc83Jq0x";
@@ -29,7 +28,7 @@ let reg: Distribution;
 let fp: FaultProxy;
 let work: FaultWork;
 let env: CliEnv;
-let img: FaultImage;
+let img: Image;
 let tokens = 0;
 
 before(async () => {
@@ -48,12 +47,10 @@ before(async () => {
   fp = await startFaultProxy({ upstream: reg.url, upstreamAuth: `Bearer ${tok}` });
   work = await tempDir("tcrane-faults-secrets-");
   env = await cliEnv(work.dir, { [reg.host]: [CANARY_USER, CANARY_PASSWORD], [fp.host]: [CANARY_USER, CANARY_PASSWORD] });
-  img = await faultImage([300 * 1024, 20 * 1024]);
+  img = await makeImage({ layers: [300 * 1024, 20 * 1024] });
   const c = new RegistryClient({ credentials: { username: CANARY_USER, password: CANARY_PASSWORD } });
   try {
-    const r = { registry: reg.host, repository: "src/app" };
-    for (const [digest, bytes] of img.blobs) await c.pushBlob(r, { digest, size: bytes.length }, Readable.from([bytes]));
-    await c.putManifest(r, "1", img.manifest, img.manifestDesc.mediaType);
+    await pushToRegistry(c, { registry: reg.host, repository: "src/app" }, img, "1");
   } finally {
     await c.close();
   }

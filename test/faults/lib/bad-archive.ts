@@ -4,34 +4,26 @@
  * flipped bit inside one member, a broken gzip trailer, escaping paths (`../x`, `/abs`, symlinks
  * out of the archive), duplicate entries, missing layers, oversized manifests, decompression bombs.
  */
+import { createHash } from "node:crypto";
 import { createGzip, gzipSync } from "node:zlib";
 import { Readable } from "node:stream";
-import { digestOf } from "../../../src/image/digest.js";
-import { tarBytes, type Member } from "../../fixtures/images.js";
-import type { FaultImage } from "./images.js";
+import { craneMembers } from "../../fixtures/archives.js";
+import { MT, REF_NAME, nodeBlobs, sha256, tarBytes, type Image, type Layer, type Member } from "../../fixtures/images.js";
 
 const hex = (d: string) => d.slice("sha256:".length);
 
 /** crane `tarball` members of `img` tagged `tag` (manifest.json last). */
-export function dockerMembers(img: FaultImage, tag: string): Member[] {
-  const members: Member[] = [{ name: `sha256:${hex(img.configDesc.digest)}`, data: img.config }];
-  for (const l of img.layers) members.push({ name: `${hex(l.desc.digest)}.tar.gz`, data: l.bytes });
-  members.push({
-    name: "manifest.json",
-    data: JSON.stringify([{ Config: `sha256:${hex(img.configDesc.digest)}`, RepoTags: [tag], Layers: img.layers.map((l) => `${hex(l.desc.digest)}.tar.gz`) }]),
-  });
-  return members;
+export function dockerMembers(img: Image, tag: string): Member[] {
+  return craneMembers([{ img, tags: [tag] }]);
 }
 
-/** OCI image layout members of `img` (ref.name `name`). */
-export function ociMembers(img: FaultImage, name: string): Member[] {
+/** OCI image layout members of `img` (ref.name `name`), as an oci-archive holds them. */
+export function ociMembers(img: Image, name: string): Member[] {
   return [
     { name: "oci-layout", data: '{"imageLayoutVersion":"1.0.0"}' },
-    { name: "index.json", data: JSON.stringify({ schemaVersion: 2, manifests: [{ ...img.manifestDesc, annotations: { "org.opencontainers.image.ref.name": name } }] }) },
+    { name: "index.json", data: JSON.stringify({ schemaVersion: 2, manifests: [{ ...img.manifestDesc, annotations: { [REF_NAME]: name } }] }) },
     { name: "blobs/sha256/", type: "directory" },
-    { name: `blobs/sha256/${hex(img.manifestDesc.digest)}`, data: img.manifest },
-    { name: `blobs/sha256/${hex(img.configDesc.digest)}`, data: img.config },
-    ...img.layers.map((l) => ({ name: `blobs/sha256/${hex(l.desc.digest)}`, data: l.bytes })),
+    ...nodeBlobs(img).map(([d, b]) => ({ name: `blobs/sha256/${hex(d.digest)}`, data: b })),
   ];
 }
 
@@ -124,8 +116,8 @@ export async function gzipZeros(bytes: number): Promise<Buffer> {
   return Buffer.concat(parts);
 }
 
-/** A layer tar whose single file is `size` zeros, gzip-compressed: a decompression bomb. */
-export async function bombLayer(size: number): Promise<{ gz: Buffer; diffId: string }> {
+/** A layer tar whose single file is `size` zeros, gzip-compressed: a decompression bomb (its `tar` is not kept: empty). */
+export async function bombLayer(size: number): Promise<Layer> {
   // a tar header for one big file, the zeros, and the end blocks; diffID computed over the same stream
   const header = (await tarBytes([{ name: "zeros.bin", data: Buffer.alloc(0) }])).subarray(0, 512);
   const h = Buffer.from(header);
@@ -136,7 +128,6 @@ export async function bombLayer(size: number): Promise<{ gz: Buffer; diffId: str
   h.write(sum.toString(8).padStart(6, "0") + "\0 ", 148, 8, "latin1");
   const pad = (512 - (size % 512)) % 512;
   const total = 512 + size + pad + 1024;
-  const { createHash } = await import("node:crypto");
   const hash = createHash("sha256");
   const gz = createGzip({ level: 9 });
   const parts: Buffer[] = [];
@@ -154,16 +145,8 @@ export async function bombLayer(size: number): Promise<{ gz: Buffer; diffId: str
   }
   Readable.from(gen()).pipe(gz);
   await done;
-  return { gz: Buffer.concat(parts), diffId: `sha256:${hash.digest("hex")}` };
-}
-
-/** Re-derive the manifest of `img` after its layers/config changed (keeps FaultImage consistent). */
-export function relink(img: FaultImage): FaultImage {
-  const manifest = Buffer.from(
-    JSON.stringify({ schemaVersion: 2, mediaType: img.manifestDesc.mediaType, config: img.configDesc, layers: img.layers.map((l) => l.desc) }),
-  );
-  const blobs = new Map<string, Buffer>([[img.configDesc.digest, img.config], ...img.layers.map((l) => [l.desc.digest, l.bytes] as [string, Buffer])]);
-  return { ...img, manifest, manifestDesc: { ...img.manifestDesc, digest: digestOf(manifest), size: manifest.length }, blobs };
+  const gzBytes = Buffer.concat(parts);
+  return { tar: Buffer.alloc(0), blob: gzBytes, diffId: `sha256:${hash.digest("hex")}`, desc: { mediaType: MT.OCI_LAYER_GZIP, digest: sha256(gzBytes), size: gzBytes.length } };
 }
 
 export { tarBytes };

@@ -11,7 +11,8 @@ import { startFaultProxy, type FaultProxy } from "../../harness/fault-proxy.js";
 import type { TokenServer } from "../../harness/token-server.js";
 import { tempDir } from "../../harness/tools.js";
 import { CANARY_PASSWORD, CANARY_USER, addSecret, cliEnv, type CaseTable, type CliEnv } from "./cases.js";
-import { faultImage, seed, type FaultImage } from "./images.js";
+import { seed } from "./images.js";
+import { makeImage, type Image } from "../../fixtures/images.js";
 import { startTapProxy, type TapProxy } from "./tap-proxy.js";
 
 /** A fault file's work directory. */
@@ -27,7 +28,7 @@ export interface ProxiedRegistry {
   tap: TapProxy;
   work: FaultWork;
   env: CliEnv;
-  img: FaultImage;
+  img: Image;
 }
 
 /**
@@ -48,7 +49,7 @@ export async function startProxiedRegistry(prefix: string, sizes: number[]): Pro
     work = await tempDir(prefix);
     const cred: [string, string] = [CANARY_USER, CANARY_PASSWORD];
     const env = await cliEnv(work.dir, { [reg.host]: cred, [fp.host]: cred, [tap.host]: cred });
-    const img = await faultImage(sizes);
+    const img = await makeImage({ layers: sizes });
     await seed(reg.host, "src/app", "1", img);
     return { reg, fp, tap, work, env, img };
   } catch (err) {
