@@ -6,7 +6,6 @@
  */
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { readFile, writeFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
@@ -15,9 +14,9 @@ import { podman, startDockerd, type Dockerd } from "./harness/dockerd.js";
 import { requireBinary, run, tcrane, tempDir } from "./harness/tools.js";
 import { buildLayout } from "../scripts/build-layout.js";
 import type { ImageIndex, ImageManifest } from "../src/image/types.js";
+import { sha256 } from "./fixtures/images.js";
 
 const root = fileURLToPath(new URL("../../", import.meta.url));
-const sha256 = (b: Buffer | string) => "sha256:" + createHash("sha256").update(b).digest("hex");
 
 let regA: Distribution;
 let regB: Distribution;

@@ -9,13 +9,11 @@ import { createServer, type IncomingHttpHeaders, type Server } from "node:http";
 import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { Readable } from "node:stream";
-import { gzipSync } from "node:zlib";
 import { randomBytes } from "node:crypto";
 import { startDistribution, type Distribution } from "./harness/distribution.js";
 import { freePort, tcrane, withTempDir } from "./harness/tools.js";
 import { RegistryClient } from "../src/registry/client.js";
-import { digestOf } from "../src/image/digest.js";
+import { imageOf, layerOf, pushToRegistry } from "./fixtures/images.js";
 
 const USER = "tcrane";
 const PASSWORD = "tcrane-password";
@@ -27,33 +25,20 @@ let server: Server;
 let base: string;
 /** The requests the foreign-layer server saw. */
 const seen: Array<{ url: string; headers: IncomingHttpHeaders }> = [];
-const foreignBlob = gzipSync(randomBytes(50_000));
-const foreignDigest = digestOf(foreignBlob);
+const foreign = layerOf(randomBytes(50_000), { mediaType: FOREIGN });
+const foreignBlob = foreign.blob;
+const foreignDigest = foreign.desc.digest;
 
 /** Push an image whose second layer is foreign, served (only) at `url`. */
 async function pushImage(repo: string, url: string): Promise<string> {
-  const layer = gzipSync(Buffer.from("an ordinary layer\n".repeat(100)));
-  const config = Buffer.from(JSON.stringify({ architecture: "amd64", os: "windows", rootfs: { type: "layers", diff_ids: [digestOf(layer), foreignDigest] } }));
-  const manifest = Buffer.from(
-    JSON.stringify({
-      schemaVersion: 2,
-      mediaType: "application/vnd.docker.distribution.manifest.v2+json",
-      config: { mediaType: "application/vnd.docker.container.image.v1+json", size: config.length, digest: digestOf(config) },
-      layers: [
-        { mediaType: "application/vnd.docker.image.rootfs.diff.tar.gzip", size: layer.length, digest: digestOf(layer) },
-        { mediaType: FOREIGN, size: foreignBlob.length, digest: foreignDigest, urls: [url] },
-      ],
-    }),
-  );
+  const layer = layerOf(Buffer.from("an ordinary layer\n".repeat(100)), { docker: true });
+  const img = imageOf([layer, { ...foreign, desc: { ...foreign.desc, urls: [url] } }], { docker: true, platform: "windows/amd64" });
   const client = new RegistryClient({ insecure: true, credentials: { username: USER, password: PASSWORD } });
   try {
-    const r = { registry: reg.host, repository: repo };
-    for (const b of [layer, config]) await client.pushBlob(r, { digest: digestOf(b), size: b.length }, Readable.from([b]));
-    await client.putManifest(r, "1", manifest, "application/vnd.docker.distribution.manifest.v2+json");
+    return await pushToRegistry(client, { registry: reg.host, repository: repo }, img, "1");
   } finally {
     await client.close();
   }
-  return digestOf(manifest);
 }
 
 before(async () => {

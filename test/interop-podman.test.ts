@@ -5,7 +5,6 @@
  */
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { gunzipSync } from "node:zlib";
 import { fileURLToPath } from "node:url";
@@ -14,9 +13,9 @@ import { podman } from "./harness/dockerd.js";
 import { tcrane, tempDir } from "./harness/tools.js";
 import { buildLayout } from "../scripts/build-layout.js";
 import type { Descriptor, ImageConfig, ImageManifest } from "../src/image/types.js";
+import { sha256 } from "./fixtures/images.js";
 
 const root = fileURLToPath(new URL("../../", import.meta.url));
-const sha256 = (b: Buffer | string) => "sha256:" + createHash("sha256").update(b).digest("hex");
 
 let reg: Distribution;
 let reg2: Distribution;

@@ -11,6 +11,7 @@ import { startDistribution, type Distribution } from "./harness/distribution.js"
 import { startDockerd, podman, type Dockerd } from "./harness/dockerd.js";
 import { tcrane, tempDir } from "./harness/tools.js";
 import { buildLayout } from "../scripts/build-layout.js";
+import { sha256 } from "./fixtures/images.js";
 
 const root = fileURLToPath(new URL("../../", import.meta.url));
 let reg: Distribution;
@@ -33,8 +34,7 @@ before(async () => {
   assert.equal(p.code, 0, p.stderr);
   const cfg = await tcrane(["config", `${reg.host}/load/demo:1`, "--platform", "linux/amd64"]);
   assert.equal(cfg.code, 0, cfg.stderr);
-  const { createHash } = await import("node:crypto");
-  configDigest = "sha256:" + createHash("sha256").update(cfg.stdout).digest("hex");
+  configDigest = sha256(cfg.stdout);
 });
 after(async () => {
   await Promise.all([reg?.stop(), dockerd?.stop()]);

@@ -6,29 +6,9 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { readdir, writeFile } from "node:fs/promises";
 import { gzipSync } from "node:zlib";
-import tar from "tar-stream";
 import { startDistribution, type Distribution } from "./harness/distribution.js";
 import { requireBinary, run, tcrane, tempDir } from "./harness/tools.js";
-
-type Entry = { name: string; content?: string; type?: "file" | "directory" };
-
-/** A deterministic tar of the entries. */
-export async function makeTar(entries: Entry[]): Promise<Buffer> {
-  const pack = tar.pack();
-  const chunks: Buffer[] = [];
-  pack.on("data", (c: unknown) => {
-    chunks.push(c as Buffer);
-  });
-  const done = new Promise<void>((r) => pack.on("end", () => r()));
-  const mtime = new Date(0);
-  for (const e of entries) {
-    if (e.type === "directory") pack.entry({ name: e.name, type: "directory", mode: 0o755, mtime });
-    else pack.entry({ name: e.name, mode: 0o644, mtime }, e.content ?? "");
-  }
-  pack.finalize();
-  await done;
-  return Buffer.concat(chunks);
-}
+import { tarBytes as tarOf, type Member } from "./fixtures/images.js";
 
 /** skopeo with arguments. */
 export const skopeo = (...args: string[]) => run("skopeo", args);
@@ -63,31 +43,31 @@ export async function startFixture(): Promise<Fixture> {
   const work = await tempDir("tcrane-mutate-");
   const files: Record<string, string> = {};
   const tarBytes: Record<string, Buffer> = {};
-  const layers: Record<string, Entry[]> = {
+  const layers: Record<string, Member[]> = {
     base: [
       { name: "etc/", type: "directory" },
-      { name: "etc/base.txt", content: "base 1\n" },
-      { name: "etc/gone.txt", content: "to be deleted\n" },
+      { name: "etc/base.txt", data: "base 1\n" },
+      { name: "etc/gone.txt", data: "to be deleted\n" },
       { name: "dir/", type: "directory" },
-      { name: "dir/a", content: "a\n" },
-      { name: "dir/b", content: "b\n" },
+      { name: "dir/a", data: "a\n" },
+      { name: "dir/b", data: "b\n" },
     ],
     base2: [
       { name: "etc/", type: "directory" },
-      { name: "etc/base2.txt", content: "base 2\n" },
+      { name: "etc/base2.txt", data: "base 2\n" },
     ],
     app: [
       { name: "app/", type: "directory" },
-      { name: "app/hello", content: "hello\n" },
+      { name: "app/hello", data: "hello\n" },
       { name: "etc/.wh.gone.txt" },
       { name: "dir/", type: "directory" },
       { name: "dir/.wh..wh..opq" },
-      { name: "dir/c", content: "c\n" },
-      { name: "etc/base.txt", content: "base 1 changed by app\n" },
+      { name: "dir/c", data: "c\n" },
+      { name: "etc/base.txt", data: "base 1 changed by app\n" },
     ],
   };
   for (const [k, entries] of Object.entries(layers)) {
-    tarBytes[k] = await makeTar(entries);
+    tarBytes[k] = await tarOf(entries);
     files[k] = join(work.dir, `${k}.tar`);
     await writeFile(files[k]!, tarBytes[k]!);
   }

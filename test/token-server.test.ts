@@ -1,9 +1,9 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { createHash } from "node:crypto";
 import { request } from "undici";
 import { startDistribution, type Distribution } from "./harness/distribution.js";
 import { libtrustKeyId, parseScope, startTokenServer, type TokenServer } from "./harness/token-server.js";
+import { sha256 } from "./fixtures/images.js";
 
 const basic = (u: string, p: string) => "Basic " + Buffer.from(`${u}:${p}`).toString("base64");
 
@@ -26,7 +26,7 @@ function parseChallenge(h: string | string[] | undefined): Record<string, string
 /** POST + PUT a small blob by hand; returns the status of the POST (or of the PUT when the POST worked). */
 async function pushBlob(reg: Distribution, repo: string, token: string): Promise<number> {
   const data = Buffer.from(`blob for ${repo} ${Date.now()}`);
-  const digest = "sha256:" + createHash("sha256").update(data).digest("hex");
+  const digest = sha256(data);
   const post = await request(`${reg.url}/v2/${repo}/blobs/uploads/`, { method: "POST", headers: { authorization: `Bearer ${token}` } });
   await post.body.dump();
   if (post.statusCode !== 202) return post.statusCode;
