@@ -11,7 +11,7 @@ import { requireBinary, run, withTempDir } from "./harness/tools.js";
 import { RegistryClient, referrersTag } from "../src/registry/index.js";
 import { RegistryError, TcraneError } from "../src/errors.js";
 import { digestOf } from "../src/image/digest.js";
-import { blob, makeIndex, pullImage, pushToRegistry, randomImage, streamBytes, writeLayout } from "./fixtures/images.js";
+import { blob, makeIndex, manifestOf, pullImage, pushToRegistry, randomImage, streamBytes, writeLayout } from "./fixtures/images.js";
 import { distribution, embedded, embeddedDir, type RunningBackend } from "./registry-backends.js";
 
 for (const backend of [distribution, embedded, embeddedDir]) {
@@ -171,16 +171,9 @@ for (const backend of [distribution, embedded, embeddedDir]) {
         assert.deepEqual((await c.referrers(repo, subject)).manifests, []);
         const sig = blob(Buffer.from("{}"), "application/vnd.example.sig");
         await c.pushBlob(repo, sig, Readable.from([sig.bytes]));
-        const art = Buffer.from(
-          JSON.stringify({
-            schemaVersion: 2,
-            mediaType: "application/vnd.oci.image.manifest.v1+json",
-            artifactType: "application/vnd.example.sig",
-            config: { mediaType: "application/vnd.oci.empty.v1+json", digest: sig.digest, size: sig.size },
-            layers: [],
-            subject: { mediaType: img.manifestDesc.mediaType, digest: subject, size: img.manifest.length },
-          }),
-        );
+        const art = manifestOf({ mediaType: "application/vnd.oci.empty.v1+json", digest: sig.digest, size: sig.size }, [], {
+          extra: { artifactType: "application/vnd.example.sig", subject: { mediaType: img.manifestDesc.mediaType, digest: subject, size: img.manifest.length } },
+        }).manifest;
         const artDigest = await c.putManifest(repo, digestOf(art), art, "application/vnd.oci.image.manifest.v1+json");
         const fallbackGets = () => lines.filter((l) => l.startsWith("--> GET ") && l.includes(`/manifests/${referrersTag(subject)}`)).length;
         if (backend.kind === "embedded") {
@@ -198,13 +191,7 @@ for (const backend of [distribution, embedded, embeddedDir]) {
         }
         // distribution 2.8 has no referrers API: until the fallback tag exists there are no referrers
         assert.deepEqual((await c.referrers(repo, subject)).manifests, []);
-        const fallback = Buffer.from(
-          JSON.stringify({
-            schemaVersion: 2,
-            mediaType: "application/vnd.oci.image.index.v1+json",
-            manifests: [{ mediaType: "application/vnd.oci.image.manifest.v1+json", digest: artDigest, size: art.length, artifactType: "application/vnd.example.sig" }],
-          }),
-        );
+        const fallback = makeIndex([{ desc: { mediaType: "application/vnd.oci.image.manifest.v1+json", digest: artDigest, size: art.length, artifactType: "application/vnd.example.sig" } }]).manifest;
         assert.equal(referrersTag(subject), subject.replace(":", "-"));
         await c.putManifest(repo, referrersTag(subject), fallback, "application/vnd.oci.image.index.v1+json");
         lines.length = 0;
