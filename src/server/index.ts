@@ -16,6 +16,8 @@ import { MemoryStore } from "./memory-store.js";
 import { registryListener } from "./server.js";
 import type { RegistryStore } from "./storage.js";
 import { Uploads } from "./uploads.js";
+import { uiHandler } from "../ui/http.js";
+import { storeSource } from "../ui/source.js";
 
 export type { RegistryStore, StoredManifest, BlobHandle } from "./storage.js";
 export { MemoryStore } from "./memory-store.js";
@@ -39,6 +41,8 @@ export interface RegistryOptions {
   tlsKey?: string;
   /** Largest manifest accepted by PUT, in bytes (default 4 MiB, what registries must accept; more ⇒ 413). */
   maxManifestBytes?: number;
+  /** Serve the read-only web page at `/` (default true; `--no-ui` turns it off). `/v2/` is the API either way. */
+  ui?: boolean;
   /** Called with one line per request (method, path without query, status, time) and for server errors. */
   logger?: (line: string) => void;
 }
@@ -84,7 +88,8 @@ export async function startRegistry(opts: RegistryOptions = {}): Promise<Running
   const store = await openStore(opts);
   const uploads = new Uploads(() => store.uploadDir());
   const ctx: Ctx = { store, uploads, maxManifestBytes: opts.maxManifestBytes ?? 4 << 20 };
-  const listener = registryListener(ctx, { htpasswd, logger: opts.logger });
+  const ui = opts.ui === false ? undefined : uiHandler(storeSource(store), { mode: "serve" });
+  const listener = registryListener(ctx, { htpasswd, logger: opts.logger, ui });
   const server: Server = tls ? createHttps({ cert: tls.cert, key: tls.key }, listener) : createHttp(listener);
   const sockets = new Set<Socket>();
   server.on("connection", (s: Socket) => {
