@@ -6,7 +6,7 @@
   const main = document.getElementById("main");
   const crumbs = document.getElementById("crumbs");
   const SHOW_REPOS = 500;
-  const BATCH = 100;
+  const BATCH = 200;
   let info = { registry: location.host, mode: "serve" };
   let routeId = 0;
   const state = { repoFilter: "", tagFilter: "", hideDigestTags: false, sort: { key: "tag", dir: 1 }, repos: null };
@@ -157,11 +157,12 @@
     ["platforms", "Platforms"],
     ["created", "Created"],
   ];
+  const collator = new Intl.Collator(undefined, { numeric: true });
   function cmp(key) {
     return (a, b) => {
       const x = a.s[key];
       const y = b.s[key];
-      if (key === "tag") return x.localeCompare(y, undefined, { numeric: true });
+      if (key === "tag") return collator.compare(x, y);
       if (x === undefined || y === undefined) return x === y ? 0 : x === undefined ? 1 : -1;
       if (key === "size") return x - y;
       const sx = Array.isArray(x) ? x.join(",") : String(x);
@@ -201,7 +202,7 @@
       const { key, dir } = state.sort;
       const c = cmp(key);
       const shown = rows.filter((r) => (!f || r.s.tag.toLowerCase().includes(f)) && !(state.hideDigestTags && /^sha256-/.test(r.s.tag)));
-      shown.sort((a, b) => dir * c(a, b) || a.s.tag.localeCompare(b.s.tag));
+      shown.sort((a, b) => dir * c(a, b) || collator.compare(a.s.tag, b.s.tag));
       tbody.replaceChildren(...shown.map((r) => r.tr));
       for (const th of heads) {
         const on = th.dataset.key === key;
@@ -241,20 +242,36 @@
     };
     const batches = [];
     for (let i = 0; i < rows.length; i += BATCH) batches.push(rows.slice(i, i + BATCH));
+    // Rows are filled once per frame: batches answered close together cost one table layout.
+    let queue = [];
+    let frame;
+    const flush = () => {
+      frame = undefined;
+      for (const [r, s] of queue) fill(r, s);
+      loaded += queue.length;
+      queue = [];
+      status.replaceChildren(loaded < rows.length ? `Loading details… ${loaded} of ${rows.length}` : `${rows.length} tags`);
+    };
+    const later = (pairs) => {
+      queue.push(...pairs);
+      frame ??= requestAnimationFrame(flush);
+    };
     const worker = async () => {
       while (batches.length && id === routeId) {
         const b = batches.shift();
         try {
           const { summaries } = await api("summaries", [["repo", repo], ...b.map((r) => ["tag", r.s.tag])]);
-          summaries.forEach((s, i) => fill(b[i], s));
+          later(summaries.map((s, i) => [b[i], s]));
         } catch (err) {
-          for (const r of b) fill(r, { tag: r.s.tag, error: String(err.message || err) });
+          later(b.map((r) => [r, { tag: r.s.tag, error: String(err.message || err) }]));
         }
-        loaded += b.length;
-        status.replaceChildren(loaded < rows.length ? `Loading details… ${loaded} of ${rows.length}` : `${rows.length} tags`);
       }
     };
     await Promise.all([worker(), worker(), worker()]);
+    if (frame !== undefined) {
+      cancelAnimationFrame(frame);
+      flush();
+    }
     if (id !== routeId) return;
     if (state.sort.key !== "tag") render();
     status.dataset.state = "done";
