@@ -18,9 +18,9 @@ import { startRegistry } from "../src/server/index.js";
 import { startBrowse } from "../src/ui/browse.js";
 import type { LayerFiles, ManifestView, TagSummary } from "../src/ui/views.js";
 import { startDistribution } from "./harness/distribution.js";
-import { run, tempDir } from "./harness/tools.js";
+import { run, tcrane, tempDir } from "./harness/tools.js";
 import { makeImage, writeLayout } from "./server-fixtures.js";
-import { pushMultiArch, XSS, type PushedFixture } from "./ui-fixtures.js";
+import { pushMultiArch, serveCli, XSS, type PushedFixture } from "./ui-fixtures.js";
 
 async function get(url: string, headers: Record<string, string> = {}): Promise<{ status: number; headers: Record<string, unknown>; text: string }> {
   const r = await request(url, { headers });
@@ -157,6 +157,11 @@ test("registry serve: the page and its API at /, the distribution API unchanged 
       assert.doesNotMatch(a.text, /https?:\/\/(?!www\.w3\.org)/, `${name} loads nothing from elsewhere`);
     }
     assert.equal((await get(`${reg.url}/ui/nope.js`)).status, 404);
+    const js = await get(`${reg.url}/ui/app.js`);
+    const css = await get(`${reg.url}/ui/app.css`);
+    const kib = (Buffer.byteLength(js.text) + Buffer.byteLength(css.text)) / 1024;
+    assert.ok(kib < 64, `JS and CSS together stay well under 100 KiB (${kib.toFixed(1)} KiB)`);
+    assert.doesNotMatch(js.text, /innerHTML|outerHTML|insertAdjacentHTML|document\.write/, "registry text never becomes markup");
     const info = await getJson<{ registry: string; mode: string }>(`${reg.url}/ui/api/info`);
     assert.deepEqual(info, { registry: reg.host, mode: "serve" });
     const post = await request(`${reg.url}/ui/api/repositories`, { method: "POST", body: "x" });
@@ -293,5 +298,50 @@ test("browse over distribution with htpasswd: the keychain's credentials stay in
     await client.close();
     await dist.stop();
     await cleanup();
+  }
+});
+
+test("the command line: tcrane browse prints the page's URL (at a repository), bad input exits 2; registry serve --no-ui", async () => {
+  const reg = await startRegistry();
+  const client = new RegistryClient();
+  try {
+    await pushMultiArch(client, reg.host, "demo/app", "v1");
+    const b = await serveCli(["browse", `${reg.host}/demo/app:v1`]);
+    try {
+      const url = new URL(b.line);
+      assert.equal(url.hostname, "127.0.0.1");
+      assert.equal(url.hash, "#repo=demo%2Fapp");
+      assert.match(b.stderr(), /browsing 127\.0\.0\.1:\d+ at http:\/\/127\.0\.0\.1:\d+\/#repo=demo%2Fapp/);
+      assert.deepEqual(await getJson(`${url.origin}/ui/api/info`), { registry: reg.host, mode: "browse" });
+      const tags = await getJson<{ tags: string[] }>(`${url.origin}/ui/api/tags?repo=demo%2Fapp`);
+      assert.ok(tags.tags.includes("v1"));
+    } finally {
+      assert.equal(await b.stop(), 0);
+    }
+  } finally {
+    await client.close();
+    await reg.close();
+  }
+  const bad = await tcrane(["browse", "Not A Registry!"]);
+  assert.equal(bad.code, 2, bad.stderr);
+  assert.match(bad.stderr, /^tcrane: .+\n$/);
+  const addr = await tcrane(["browse", "localhost:5000", "--address", "nonsense"]);
+  assert.equal(addr.code, 2, addr.stderr);
+  assert.match(addr.stderr, /^tcrane: nonsense: address must be HOST:PORT/);
+
+  const off = await serveCli(["registry", "serve", "--no-ui"]);
+  try {
+    assert.equal((await get(`http://${off.line}/`)).status, 404);
+    assert.equal((await get(`http://${off.line}/v2/`)).status, 200);
+    assert.doesNotMatch(off.stderr(), /web page/);
+  } finally {
+    assert.equal(await off.stop(), 0);
+  }
+  const on = await serveCli(["registry", "serve"]);
+  try {
+    assert.equal((await get(`http://${on.line}/`)).status, 200);
+    assert.match(on.stderr(), new RegExp(`web page at http://${on.line.replace(/\./g, "\\.")}/`));
+  } finally {
+    assert.equal(await on.stop(), 0);
   }
 });

@@ -14,7 +14,6 @@
  */
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, type ChildProcess } from "node:child_process";
 import { copyFile, mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -23,8 +22,8 @@ import { chromium, type Browser, type BrowserContext, type Page } from "playwrig
 import tar from "tar-stream";
 import { RegistryClient } from "../src/registry/client.js";
 import { startDistribution } from "./harness/distribution.js";
-import { requireBinary, TCRANE_BIN, tempDir } from "./harness/tools.js";
-import { pushManyTags, pushMultiArch, XSS, type PushedFixture } from "./ui-fixtures.js";
+import { requireBinary, tempDir } from "./harness/tools.js";
+import { pushManyTags, pushMultiArch, serveCli, XSS, type PushedFixture, type Served } from "./ui-fixtures.js";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const SHOTS = join(ROOT, "dist", "test-screenshots");
@@ -44,43 +43,6 @@ before(async () => {
 after(async () => {
   await browser?.close();
 });
-
-/** A tcrane command that serves until SIGTERM, with the first stdout line it printed. */
-interface Served {
-  line: string;
-  stderr: () => string;
-  stop(): Promise<number | null>;
-}
-
-async function serveCli(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<Served> {
-  const proc: ChildProcess = spawn(process.execPath, [TCRANE_BIN, ...args], { stdio: ["ignore", "pipe", "pipe"], env });
-  let out = "";
-  let err = "";
-  const exit = new Promise<number | null>((r) => proc.once("exit", (c) => r(c)));
-  proc.stderr!.on("data", (d: Buffer) => (err += d.toString()));
-  try {
-    const line = await new Promise<string>((resolve, reject) => {
-      proc.stdout!.on("data", (d: Buffer) => {
-        out += d.toString();
-        const nl = out.indexOf("\n");
-        if (nl >= 0) resolve(out.slice(0, nl));
-      });
-      void exit.then((c) => reject(new Error(`tcrane ${args.join(" ")} exited ${c}: ${err}`)));
-      setTimeout(() => reject(new Error(`tcrane ${args.join(" ")} printed nothing: ${err}`)), 15000).unref();
-    });
-    return {
-      line,
-      stderr: () => err,
-      stop: async () => {
-        proc.kill("SIGTERM");
-        return exit;
-      },
-    };
-  } catch (e) {
-    proc.kill("SIGKILL");
-    throw e;
-  }
-}
 
 async function tarEntries(gz: Buffer): Promise<string[]> {
   const names: string[] = [];

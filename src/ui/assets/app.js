@@ -1,6 +1,6 @@
 // tcrane's web page: what a registry holds. Plain DOM, no framework. Everything that comes from the
 // registry (names, tags, labels, annotations, history) is untrusted and reaches the page only as text
-// nodes or attribute values (never innerHTML). Data comes from tcrane's JSON API at ui/api/.
+// nodes or attribute values (never parsed as markup). Data comes from tcrane's JSON API at ui/api/.
 "use strict";
 (() => {
   const main = document.getElementById("main");
