@@ -16,7 +16,7 @@ import { digestOf } from "../src/image/digest.js";
 import { RegistryClient } from "../src/registry/client.js";
 import { startRegistry } from "../src/server/index.js";
 import { startBrowse } from "../src/ui/browse.js";
-import type { LayerFiles, ManifestView, TagSummary } from "../src/ui/views.js";
+import type { LayerFiles, LayerInfo, ManifestView, TagSummary } from "../src/ui/views.js";
 import { startDistribution } from "./harness/distribution.js";
 import { run, tcrane, tempDir } from "./harness/tools.js";
 import { makeImage, writeLayout } from "./server-fixtures.js";
@@ -122,6 +122,11 @@ async function checkFixture(base: string, f: PushedFixture, headers: Record<stri
     await tarEntries(layer.gz),
   );
   assert.equal(files.truncated, false);
+
+  const info = await getJson<LayerInfo>(`${base}/ui/api/blob-info?${q([["repo", f.repo], ["digest", layer.digest], ["ref", img.digest]])}`, headers);
+  assert.deepEqual(info, { digest: layer.digest, size: layer.gz.length, descriptor: { digest: layer.digest, size: layer.gz.length, mediaType: img.layerDescs[1]!.mediaType } });
+  const gone = await get(`${base}/ui/api/blob-info?${q([["repo", f.repo], ["digest", `sha256:${"0".repeat(64)}`]])}`, headers);
+  assert.equal(gone.status, 404);
 
   const blob = await request(`${base}/ui/api/blob?${q([["repo", f.repo], ["digest", layer.digest]])}`, { headers });
   assert.equal(blob.statusCode, 200);

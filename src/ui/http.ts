@@ -9,6 +9,7 @@
  *   GET /ui/api/tags?repo=R                  {repo, tags}
  *   GET /ui/api/summaries?repo=R&tag=T…      {summaries: TagSummary[]} (≤ 200 tags a call)
  *   GET /ui/api/manifest?repo=R&ref=T|D      ManifestView
+ *   GET /ui/api/blob-info?repo=R&digest=D[&ref=M] LayerInfo (size from the registry, descriptor from manifest M)
  *   GET /ui/api/layer?repo=R&digest=D[&max=N] LayerFiles
  *   GET /ui/api/blob?repo=R&digest=D         the blob's bytes (a download)
  */
@@ -155,6 +156,13 @@ async function api(
       const ref = query.get("ref") ?? "";
       parseManifestRef(ref);
       return json(res, 200, await views.view(repo, ref, signal));
+    }
+    case "blob-info": {
+      const repo = repoParam(query);
+      const digest = checkDigest(query.get("digest"));
+      const ref = query.get("ref") || undefined;
+      if (ref) parseManifestRef(ref);
+      return json(res, 200, await views.layerInfo(repo, digest, ref, signal));
     }
     case "layer": {
       const repo = repoParam(query);

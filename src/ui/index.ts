@@ -13,6 +13,7 @@ export {
   type UiReferrer,
   type UiDigestTag,
   type LayerFiles,
+  type LayerInfo,
   type LayerEntry,
 } from "./views.js";
 export { uiHandler, type UiHandler, type UiHandlerOptions } from "./http.js";

@@ -26,6 +26,8 @@ export interface UiSource {
   tags(repo: string, signal?: AbortSignal): Promise<string[]>;
   /** A manifest by tag or digest. */
   manifest(repo: string, ref: string, signal?: AbortSignal): Promise<UiManifest>;
+  /** A blob's size as the registry reports it. */
+  blobSize(repo: string, digest: string, signal?: AbortSignal): Promise<number>;
   /** Stream a blob (verified against its digest where the source is remote). */
   blob(repo: string, desc: { digest: string; size?: number }, signal?: AbortSignal): Promise<Readable>;
   /** Manifests whose subject is `digest` (OCI referrers). */
@@ -50,6 +52,11 @@ export function storeSource(store: RegistryStore): UiSource {
       if (!m) throw notFound(`${repo}:${ref}`);
       return m;
     },
+    blobSize: async (repo, digest) => {
+      const b = await store.getBlob(repo, digest);
+      if (!b) throw notFound(`${repo}@${digest}`);
+      return b.size;
+    },
     blob: async (repo, desc) => {
       const b = await store.getBlob(repo, desc.digest);
       if (!b) throw notFound(`${repo}@${desc.digest}`);
@@ -68,6 +75,11 @@ export function clientSource(client: RegistryClient, registry: string, opts: { p
     manifest: async (r, ref, signal) => {
       const m = await client.getManifest(repo(r), ref, { signal });
       return { digest: m.digest, mediaType: m.mediaType, bytes: m.bytes };
+    },
+    blobSize: async (r, digest, signal) => {
+      const n = await client.headBlob(repo(r), digest, { signal });
+      if (n === undefined) throw notFound(`${registry}/${r}@${digest}`);
+      return n;
     },
     blob: (r, desc, signal) => client.fetchBlob(repo(r), desc, { signal }),
     referrers: async (r, digest, signal) => (await client.referrers(repo(r), digest, { signal })).manifests,

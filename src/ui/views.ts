@@ -117,6 +117,15 @@ export interface LayerEntry {
   linkname?: string;
 }
 
+/** A blob as the layer page shows it: the registry's size, and the manifest's descriptor when named. */
+export interface LayerInfo {
+  digest: string;
+  /** The size the registry reports for the blob. */
+  size: number;
+  /** The descriptor of the layer in the manifest `ref`, if it lists it. */
+  descriptor?: UiDescriptor;
+}
+
 /** A layer's file list. */
 export interface LayerFiles {
   digest: string;
@@ -388,6 +397,23 @@ export class UiViews {
       else if (t === `${prefix}.sbom`) view.digestTags.push({ tag: t, kind: "sbom" });
     }
     return view;
+  }
+
+  /** A blob's size from the registry, and its descriptor in manifest `ref` (when given and listed there). */
+  async layerInfo(repo: string, digest: string, ref: string | undefined, signal?: AbortSignal): Promise<LayerInfo> {
+    const [size, listed] = await Promise.all([
+      this.source.blobSize(repo, digest, signal),
+      ref
+        ? this.manifest(repo, ref, signal).then((m) => {
+            const j = parseJson(m.bytes);
+            const all = j && Array.isArray(j.layers) ? j.layers : [];
+            return all.map(descriptorOf).find((d) => d?.digest === digest);
+          })
+        : undefined,
+    ]);
+    const info: LayerInfo = { digest, size };
+    if (listed) info.descriptor = listed;
+    return info;
   }
 
   /** The first `max` entries of a layer's tar (gzip, zstd or plain, sniffed). */

@@ -300,8 +300,7 @@
   function config(repo, ref, v) {
     const c = v.config;
     const layerLink = (d) => {
-      const l = (v.layers || []).find((x) => x.digest === d);
-      return link({ repo, ref, layer: d, mt: l ? l.mediaType : "", size: l ? l.size : "" }, mono(short(d), d));
+      return link({ repo, ref: v.digest, layer: d }, mono(short(d), d));
     };
     return [
       section(
@@ -407,7 +406,7 @@
                 "tr",
                 { "data-digest": l.digest },
                 h("td", null, String(i + 1)),
-                h("td", null, link({ repo, ref, layer: l.digest, mt: l.mediaType, size: l.size }, mono(short(l.digest), l.digest))),
+                h("td", null, link({ repo, ref: v.digest, layer: l.digest }, mono(short(l.digest), l.digest))),
                 h("td", { class: "wrap" }, mono(l.mediaType)),
                 h("td", { title: `${l.size} bytes` }, size(l.size)),
               ),
@@ -462,10 +461,17 @@
     return s;
   }
 
-  async function layer(id, repo, ref, digest, mt, bytes) {
-    setCrumbs([link({}, "Repositories"), link({ repo }, repo), link({ repo, ref }, ref.includes(":") ? short(ref) : ref), h("span", null, short(digest))]);
+  const ext = (mt) => (!mt ? "" : /gzip/.test(mt) ? ".tar.gz" : /zstd/.test(mt) ? ".tar.zst" : /tar/.test(mt) ? ".tar" : "");
+
+  async function layer(id, repo, ref, digest) {
+    setCrumbs([link({}, "Repositories"), link({ repo }, repo), ref ? link({ repo, ref }, ref.includes(":") ? short(ref) : ref) : null, h("span", null, short(digest))].filter(Boolean));
     document.title = `${short(digest)} · ${repo} · tcrane`;
-    const n = Number(bytes);
+    show(h("p", { class: "muted" }, "Loading…"));
+    const params = [["repo", repo], ["digest", digest]];
+    if (ref) params.push(["ref", ref]);
+    const bi = await api("blob-info", params);
+    if (id !== routeId) return;
+    const n = bi.size;
     const files = h("div", { class: "files" });
     const blobUrl = new URL("ui/api/blob", document.baseURI);
     blobUrl.searchParams.set("repo", repo);
@@ -476,7 +482,7 @@
         const l = await api("layer", [["repo", repo], ["digest", digest], ["max", "5000"]]);
         if (id !== routeId) return;
         files.replaceChildren(
-          h("p", { class: "muted" }, `${l.entries.length}${l.truncated ? "+" : ""} entries (${l.compression === "none" ? "uncompressed" : l.compression})`),
+          h("p", { class: "muted" }, `${l.entries.length}${l.truncated ? "+" : ""} ${l.entries.length === 1 ? "entry" : "entries"} (${l.compression === "none" ? "uncompressed" : l.compression})`),
           table(
             ["Mode", "Size", "Path"],
             l.entries.map((e) => h("tr", null, h("td", null, mono(perms(e.type, e.mode))), h("td", null, e.type === "file" ? size(e.size) : ""), h("td", { class: "wrap" }, e.path, e.linkname ? ` → ${e.linkname}` : ""))),
@@ -493,15 +499,16 @@
       h("h1", null, `Layer ${short(digest)}`),
       kv([
         ["Digest", mono(digest)],
-        ["Media type", mt ? mono(mt) : undefined],
-        ["Size", Number.isFinite(n) && bytes !== "" ? h("span", { title: `${n} bytes`, class: "layer-size" }, size(n)) : undefined],
+        ["Media type", bi.descriptor ? mono(bi.descriptor.mediaType) : undefined],
+        ["Size", h("span", { title: `${n} bytes`, class: "layer-size" }, size(n))],
+        ["Annotations", bi.descriptor && bi.descriptor.annotations ? annotations(bi.descriptor.annotations) : undefined],
         ["Repository", link({ repo }, repo)],
       ]),
-      h("div", { class: "copies" }, copyLine(`tcrane blob ${info.registry}/${repo}@${digest} > ${digest.replace(":", "-")}.tar`)),
+      h("div", { class: "copies" }, copyLine(`tcrane blob ${info.registry}/${repo}@${digest} > ${digest.replace(":", "-")}${ext(bi.descriptor && bi.descriptor.mediaType)}`)),
       h("p", null, h("a", { href: blobUrl.pathname + blobUrl.search, download: digest.replace(":", "-"), class: "button" }, "Download"), " ", list),
       section("Files", files),
     );
-    if (!Number.isFinite(n) || n <= 64 << 20) await load();
+    if (n <= 64 << 20) await load();
     else files.replaceChildren(h("p", { class: "muted" }, "Large layer: press List files to read it."));
   }
 
@@ -512,7 +519,7 @@
     const repo = p.get("repo");
     try {
       if (!repo) await home(id);
-      else if (p.get("layer")) await layer(id, repo, p.get("ref") || "", p.get("layer"), p.get("mt") || "", p.get("size") || "");
+      else if (p.get("layer")) await layer(id, repo, p.get("ref") || "", p.get("layer"));
       else if (p.get("ref")) await manifest(id, repo, p.get("ref"));
       else await repository(id, repo);
     } catch (err) {
