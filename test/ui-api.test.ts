@@ -8,8 +8,6 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { gunzipSync } from "node:zlib";
-import tar from "tar-stream";
 import { request } from "undici";
 import { DockerKeychain } from "../src/auth/keychain.js";
 import { digestOf } from "../src/image/digest.js";
@@ -20,7 +18,7 @@ import type { LayerFiles, LayerInfo, ManifestView, TagSummary } from "../src/ui/
 import { startDistribution } from "./harness/distribution.js";
 import { run, tcrane, tempDir } from "./harness/tools.js";
 import { makeImage, writeLayout } from "./server-fixtures.js";
-import { pushMultiArch, serveCli, XSS, type PushedFixture } from "./ui-fixtures.js";
+import { pushMultiArch, serveCli, tarEntries, XSS, type PushedFixture } from "./ui-fixtures.js";
 
 async function get(url: string, headers: Record<string, string> = {}): Promise<{ status: number; headers: Record<string, unknown>; text: string }> {
   const r = await request(url, { headers });
@@ -34,20 +32,6 @@ async function getJson<T>(url: string, headers: Record<string, string> = {}): Pr
 }
 
 const q = (params: Array<[string, string]>) => new URLSearchParams(params).toString();
-
-async function tarEntries(gz: Buffer): Promise<string[]> {
-  const names: string[] = [];
-  const ex = tar.extract();
-  ex.on("entry", (h, s, next) => {
-    names.push(h.name);
-    s.on("end", next);
-    s.resume();
-  });
-  const done = new Promise<void>((r) => ex.on("finish", () => r()));
-  ex.end(gunzipSync(gz));
-  await done;
-  return names;
-}
 
 /** The checks every source must pass for the pushed fixture, through the JSON API at `base`. */
 async function checkFixture(base: string, f: PushedFixture, headers: Record<string, string> = {}): Promise<void> {

@@ -17,13 +17,11 @@ import assert from "node:assert/strict";
 import { copyFile, mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { gunzipSync } from "node:zlib";
 import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
-import tar from "tar-stream";
 import { RegistryClient } from "../src/registry/client.js";
 import { startDistribution } from "./harness/distribution.js";
 import { requireBinary, tempDir } from "./harness/tools.js";
-import { pushManyTags, pushMultiArch, serveCli, XSS, type PushedFixture, type Served } from "./ui-fixtures.js";
+import { pushManyTags, pushMultiArch, serveCli, tarEntries, XSS, type PushedFixture, type Served } from "./ui-fixtures.js";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const SHOTS = join(ROOT, "dist", "test-screenshots");
@@ -43,20 +41,6 @@ before(async () => {
 after(async () => {
   await browser?.close();
 });
-
-async function tarEntries(gz: Buffer): Promise<string[]> {
-  const names: string[] = [];
-  const ex = tar.extract();
-  ex.on("entry", (h, s, next) => {
-    names.push(h.name);
-    s.on("end", next);
-    s.resume();
-  });
-  const done = new Promise<void>((r) => ex.on("finish", () => r()));
-  ex.end(gunzipSync(gz));
-  await done;
-  return names;
-}
 
 const texts = (page: Page, sel: string) => page.locator(sel).allTextContents();
 const attrs = (page: Page, sel: string, name: string) => page.locator(sel).evaluateAll((els, n) => els.map((e) => e.getAttribute(n) ?? ""), name);

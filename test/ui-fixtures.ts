@@ -4,10 +4,13 @@
  * history with an empty layer), an OCI 1.1 signature referrer of the index (also pushed as the
  * referrers tag-schema index `sha256-<hex>`, for registries without the referrers API) and a
  * cosign-style `sha256-<hex>.sig` tag. Pushed with tcrane's own RegistryClient. Also: a tcrane
- * command that serves until SIGTERM (`registry serve`, `browse`), run as users run it.
+ * command that serves until SIGTERM (`registry serve`, `browse`), run as users run it, and the
+ * member names of a layer.
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { Readable } from "node:stream";
+import { gunzipSync } from "node:zlib";
+import tar from "tar-stream";
 import { digestOf } from "../src/image/digest.js";
 import type { Descriptor } from "../src/image/types.js";
 import type { RegistryClient } from "../src/registry/client.js";
@@ -214,3 +217,18 @@ export async function serveCli(args: string[], env: NodeJS.ProcessEnv = process.
   }
 }
 
+
+/** The member names of a gzip-compressed tar, in order. */
+export async function tarEntries(gz: Buffer): Promise<string[]> {
+  const names: string[] = [];
+  const ex = tar.extract();
+  ex.on("entry", (h, s, next) => {
+    names.push(h.name);
+    s.on("end", next);
+    s.resume();
+  });
+  const done = new Promise<void>((r) => ex.on("finish", () => r()));
+  ex.end(gunzipSync(gz));
+  await done;
+  return names;
+}

@@ -47,6 +47,9 @@ const command: CommandModule<GlobalArgs, Args> = {
         const url = repo ? `${b.url}#${new URLSearchParams({ repo }).toString()}` : b.url;
         process.stdout.write(`${url}\n`);
         process.stderr.write(`tcrane: browsing ${b.registry} at ${url} (Ctrl-C stops)\n`);
+        if (/^(:|0\.0\.0\.0:|\[::\]:)/.test(args.address)) {
+          process.stderr.write(`tcrane: warning: --address ${args.address}: every host that reaches this one can read ${b.registry} with your credentials through the page\n`);
+        }
         await new Promise<void>((resolve) => {
           if (ctx.signal.aborted) resolve();
           ctx.signal.addEventListener("abort", () => resolve(), { once: true });

@@ -6,12 +6,12 @@
 import { readFile } from "node:fs/promises";
 import { createServer as createHttp, type Server } from "node:http";
 import { createServer as createHttps } from "node:https";
-import type { AddressInfo, Socket } from "node:net";
 import { TcraneError } from "../errors.js";
 import type { Ctx } from "./context.js";
 import { DirStore } from "./dir-store.js";
 import { openBundle } from "./bundle.js";
 import { Htpasswd } from "./htpasswd.js";
+import { listenOn, type Listening } from "./listen.js";
 import { MemoryStore } from "./memory-store.js";
 import { registryListener } from "./server.js";
 import type { RegistryStore } from "./storage.js";
@@ -91,40 +91,21 @@ export async function startRegistry(opts: RegistryOptions = {}): Promise<Running
   const ui = opts.ui === false ? undefined : uiHandler(storeSource(store), { mode: "serve" });
   const listener = registryListener(ctx, { htpasswd, logger: opts.logger, ui });
   const server: Server = tls ? createHttps({ cert: tls.cert, key: tls.key }, listener) : createHttp(listener);
-  const sockets = new Set<Socket>();
-  server.on("connection", (s: Socket) => {
-    sockets.add(s);
-    s.on("close", () => sockets.delete(s));
-  });
-  server.on("secureConnection", (s: Socket) => {
-    sockets.add(s);
-    s.on("close", () => sockets.delete(s));
-  });
+  let listening: Listening;
   try {
-    await new Promise<void>((resolve, reject) => {
-      server.once("error", reject);
-      server.listen(port, host, () => {
-        server.off("error", reject);
-        resolve();
-      });
-    });
+    listening = await listenOn(server, host, port, opts.address ?? `${host}:${port}`);
   } catch (err) {
     await store.close();
-    const e = err as NodeJS.ErrnoException;
-    throw new TcraneError("IO", `cannot listen: ${e.code ?? e.message}`, { what: opts.address ?? `${host}:${port}`, cause: err });
+    throw err;
   }
-  const a = server.address() as AddressInfo;
-  const shown = a.address === "0.0.0.0" || a.address === "::" ? "127.0.0.1" : a.address;
-  const hostPort = shown.includes(":") ? `[${shown}]:${a.port}` : `${shown}:${a.port}`;
+  const hostPort = listening.hostPort;
   let closed: Promise<void> | undefined;
   return {
     url: `${tls ? "https" : "http"}://${hostPort}`,
     host: hostPort,
     close: () =>
       (closed ??= (async () => {
-        const done = new Promise<void>((r) => server.close(() => r()));
-        for (const s of sockets) s.destroy();
-        await done;
+        await listening.close();
         await uploads.closeAll();
         await store.close();
       })()),

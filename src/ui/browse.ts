@@ -6,11 +6,10 @@
  * DNS rebinding.
  */
 import { createServer, type Server } from "node:http";
-import type { AddressInfo, Socket } from "node:net";
-import { TcraneError } from "../errors.js";
 import { parseRegistry, DEFAULT_REGISTRY } from "../reference/index.js";
 import type { RegistryClient } from "../registry/client.js";
 import { parseAddress } from "../server/index.js";
+import { listenOn } from "../server/listen.js";
 import { uiHandler } from "./http.js";
 import { clientSource } from "./source.js";
 
@@ -68,37 +67,15 @@ export async function startBrowse(opts: BrowseOptions): Promise<RunningBrowse> {
       () => res.destroy(),
     );
   });
-  const sockets = new Set<Socket>();
-  server.on("connection", (s: Socket) => {
-    sockets.add(s);
-    s.on("close", () => sockets.delete(s));
-  });
-  try {
-    await new Promise<void>((resolve, reject) => {
-      server.once("error", reject);
-      server.listen(port, host, () => {
-        server.off("error", reject);
-        resolve();
-      });
-    });
-  } catch (err) {
-    const e = err as NodeJS.ErrnoException;
-    throw new TcraneError("IO", `cannot listen: ${e.code ?? e.message}`, { what: opts.address ?? `${host}:${port}` });
-  }
-  const a = server.address() as AddressInfo;
-  const shown = wildcard ? "127.0.0.1" : a.address;
-  const hostPort = shown.includes(":") ? `[${shown}]:${a.port}` : `${shown}:${a.port}`;
-  allowed = new Set([hostPort, `localhost:${a.port}`, `127.0.0.1:${a.port}`, `[::1]:${a.port}`].map((h) => h.toLowerCase()));
+  const listening = await listenOn(server, host, port, opts.address ?? `${host}:${port}`);
+  const hostPort = listening.hostPort;
+  const p = hostPort.slice(hostPort.lastIndexOf(":") + 1);
+  allowed = new Set([hostPort, `localhost:${p}`, `127.0.0.1:${p}`, `[::1]:${p}`].map((h) => h.toLowerCase()));
   let closed: Promise<void> | undefined;
   return {
     url: `http://${hostPort}/`,
     host: hostPort,
     registry: shownRegistry,
-    close: () =>
-      (closed ??= (async () => {
-        const done = new Promise<void>((r) => server.close(() => r()));
-        for (const s of sockets) s.destroy();
-        await done;
-      })()),
+    close: () => (closed ??= listening.close()),
   };
 }

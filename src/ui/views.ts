@@ -13,6 +13,7 @@ import { decompressed } from "../image/compression.js";
 import { isConfig, isImageManifest, isIndex } from "../image/mediatypes.js";
 import { formatPlatform } from "../image/platform.js";
 import type { Descriptor, Platform } from "../image/types.js";
+import { readAll } from "../transports/files.js";
 import type { UiManifest, UiSource } from "./source.js";
 
 /** One row of a repository's tag table. */
@@ -195,20 +196,6 @@ function referrerKind(type: string): UiReferrer["kind"] {
   if (/in-toto|intoto|attestation|provenance|vuln/.test(t)) return "attestation";
   if (/sig|notary|signature/.test(t)) return "signature";
   return "artifact";
-}
-
-async function readAll(s: Readable, limit: number, what: string): Promise<Buffer> {
-  const parts: Buffer[] = [];
-  let n = 0;
-  for await (const c of s as AsyncIterable<Buffer>) {
-    n += c.length;
-    if (n > limit) {
-      s.destroy();
-      throw new TcraneError("UNSUPPORTED", `larger than ${limit} bytes`, { what });
-    }
-    parts.push(c);
-  }
-  return Buffer.concat(parts);
 }
 
 /** An error as one line for the page (TcraneErrors carry no credentials). */
