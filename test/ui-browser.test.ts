@@ -19,6 +19,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
 import { RegistryClient } from "../src/registry/client.js";
+import { startBrowse } from "../src/ui/browse.js";
 import { startDistribution } from "./harness/distribution.js";
 import { requireBinary, tempDir } from "./harness/tools.js";
 import { pushManyTags, pushMultiArch, serveCli, tarEntries, XSS, type PushedFixture, type Served } from "./ui-fixtures.js";
@@ -256,6 +257,24 @@ test("tcrane browse over distribution with htpasswd: the same page; the browser 
       for (const secret of [password, basic, "Bearer "]) assert.ok(!all.includes(secret), `${b.url} holds no credential or token`);
     }
     assert.doesNotMatch(served.stderr(), new RegExp(password));
+
+    // without credentials: the registry refuses, the page says so (no browser password prompt) and
+    // still offers to open a repository by name
+    const anon = new RegistryClient();
+    const b = await startBrowse({ registry: dist.host, client: anon });
+    try {
+      const p = await context.newPage();
+      await p.goto(b.url);
+      await p.waitForSelector("p.error");
+      assert.match((await p.textContent("p.error"))!, /catalog could not be listed: .*tcrane auth login/);
+      await p.fill("#goto", f.repo);
+      await p.click("form button");
+      await p.waitForSelector('main[data-route="repository"] p.error');
+      assert.match((await p.textContent("main p.error"))!, /tcrane auth login/);
+    } finally {
+      await b.close();
+      await anon.close();
+    }
   } finally {
     await context.close();
     if (served) assert.equal(await served.stop(), 0);

@@ -116,7 +116,20 @@
     document.title = `${info.registry} · tcrane`;
     if (!state.repos) {
       show(h("p", { class: "muted" }, "Loading repositories…"));
-      state.repos = (await api("repositories")).repositories;
+      try {
+        state.repos = (await api("repositories")).repositories;
+      } catch (err) {
+        // Many registries refuse the catalog (Docker Hub, GHCR): a repository can still be named.
+        if (id !== routeId) return;
+        const name = h("input", { type: "text", placeholder: "e.g. library/alpine", "aria-label": "Repository", class: "filter", id: "goto" });
+        const form = h("form", { class: "tools" }, name, h("button", { type: "submit" }, "Open"));
+        form.addEventListener("submit", (e) => {
+          e.preventDefault();
+          if (name.value.trim()) location.hash = new URLSearchParams({ repo: name.value.trim() }).toString();
+        });
+        show(h("h1", null, "Repositories"), h("p", { class: "error", role: "alert" }, `The catalog could not be listed: ${err.message || err}`), h("p", null, "Open a repository by name:"), form);
+        return;
+      }
       if (id !== routeId) return;
     }
     const all = state.repos;
