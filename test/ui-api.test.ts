@@ -8,6 +8,8 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { Readable } from "node:stream";
+import { gzipSync } from "node:zlib";
 import { request } from "undici";
 import { DockerKeychain } from "../src/auth/keychain.js";
 import { digestOf } from "../src/image/digest.js";
@@ -15,6 +17,7 @@ import { RegistryClient } from "../src/registry/client.js";
 import { startRegistry } from "../src/server/index.js";
 import { startBrowse } from "../src/ui/browse.js";
 import type { LayerFiles, LayerInfo, ManifestView, TagSummary } from "../src/ui/views.js";
+import { tarBytes } from "./fixtures/archives.js";
 import { startDistribution } from "./harness/distribution.js";
 import { run, tcrane, tempDir } from "./harness/tools.js";
 import { makeImage, writeLayout } from "./server-fixtures.js";
@@ -163,6 +166,19 @@ test("registry serve: the page and its API at /, the distribution API unchanged 
     const cat = await getJson<{ repositories: string[] }>(`${reg.url}/v2/_catalog`);
     assert.deepEqual(cat.repositories, [f.repo]);
     await checkFixture(reg.url, f);
+
+    // a layer listing stops at `max`; a blob that is not a tar says so
+    const many = gzipSync(await tarBytes([1, 2, 3].map((i) => ({ name: `dir/f${i}.txt`, data: `file ${i}` }))));
+    await client.pushBlob({ registry: reg.host, repository: f.repo }, { digest: digestOf(many), size: many.length }, Readable.from([many]));
+    const two = await getJson<LayerFiles>(`${reg.url}/ui/api/layer?${q([["repo", f.repo], ["digest", digestOf(many)], ["max", "2"]])}`);
+    assert.deepEqual([two.entries.map((e) => e.path), two.truncated], [["dir/f1.txt", "dir/f2.txt"], true]);
+    const sig = await getJson<ManifestView>(`${reg.url}/ui/api/manifest?${q([["repo", f.repo], ["ref", f.signatureDigest]])}`);
+    assert.equal(sig.artifactType, "application/vnd.dev.cosign.artifact.sig.v1+json");
+    assert.equal(sig.subject!.digest, f.indexDigest);
+    assert.equal(sig.config, undefined, "an empty config is not an image config");
+    const notTar = await get(`${reg.url}/ui/api/layer?${q([["repo", f.repo], ["digest", sig.layers![0]!.digest]])}`);
+    assert.equal(notTar.status, 502);
+    assert.match(JSON.parse(notTar.text).error, /not a tar layer/);
   } finally {
     await client.close();
     await reg.close();

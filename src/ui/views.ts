@@ -139,6 +139,8 @@ export interface LayerFiles {
 const RAW_LIMIT = 256 << 10;
 const CONFIG_LIMIT = 8 << 20;
 const CACHE_MAX = 4000;
+/** Bytes of manifests and of configs kept, each. */
+const CACHE_BYTES = 64 << 20;
 
 type Obj = Record<string, unknown>;
 const isObj = (v: unknown): v is Obj => typeof v === "object" && v !== null && !Array.isArray(v);
@@ -204,18 +206,42 @@ export function errorLine(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
-/** A bounded map kept in insertion order (oldest dropped first). */
+/**
+ * A cache of promised values, bounded by count and by the summed `weigh` of the values (oldest
+ * dropped first). A failure is not kept.
+ */
 class Cache<V> {
-  private readonly m = new Map<string, Promise<V>>();
+  private readonly m = new Map<string, { p: Promise<V>; w: number }>();
+  private total = 0;
+  constructor(
+    private readonly maxBytes: number,
+    private readonly weigh: (v: V) => number = () => 0,
+  ) {}
   get(key: string, make: () => Promise<V>): Promise<V> {
-    let p = this.m.get(key);
-    if (!p) {
-      p = make();
-      this.m.set(key, p);
-      p.catch(() => this.m.delete(key));
-      if (this.m.size > CACHE_MAX) this.m.delete(this.m.keys().next().value!);
+    const hit = this.m.get(key);
+    if (hit) return hit.p;
+    const entry = { p: make(), w: 0 };
+    this.m.set(key, entry);
+    entry.p.then(
+      (v) => {
+        if (this.m.get(key) !== entry) return;
+        entry.w = this.weigh(v);
+        this.total += entry.w;
+        this.trim();
+      },
+      () => {
+        if (this.m.get(key) === entry) this.m.delete(key);
+      },
+    );
+    this.trim();
+    return entry.p;
+  }
+  private trim(): void {
+    while (this.m.size > CACHE_MAX || (this.total > this.maxBytes && this.m.size > 1)) {
+      const [k, e] = this.m.entries().next().value!;
+      this.m.delete(k);
+      this.total -= e.w;
     }
-    return p;
   }
 }
 
@@ -228,9 +254,9 @@ interface ImageFacts {
 
 /** The page's data, computed from a source. One per server; safe to share between requests. */
 export class UiViews {
-  private readonly manifests = new Cache<UiManifest>();
-  private readonly configs = new Cache<Buffer>();
-  private readonly facts = new Cache<ImageFacts>();
+  private readonly manifests = new Cache<UiManifest>(CACHE_BYTES, (m) => m.bytes.length);
+  private readonly configs = new Cache<Buffer>(CACHE_BYTES, (b) => b.length);
+  private readonly facts = new Cache<ImageFacts>(CACHE_BYTES, (f) => 64 * f.blobs.size);
   private readonly limit = pLimit(8);
 
   constructor(readonly source: UiSource) {}
@@ -410,27 +436,32 @@ export class UiViews {
     const entries: LayerEntry[] = [];
     const extract = tar.extract();
     let truncated = false;
-    await new Promise<void>((resolve, reject) => {
-      const stop = () => {
-        truncated = true;
-        stream.unpipe(extract);
-        stream.destroy();
-        blob.destroy();
-        resolve();
-      };
-      extract.on("entry", (h, body, next) => {
-        if (entries.length >= max) return stop();
-        const e: LayerEntry = { path: h.name, type: h.type ?? "file", size: h.size ?? 0, mode: h.mode ?? 0 };
-        if (h.linkname) e.linkname = h.linkname;
-        entries.push(e);
-        body.on("end", next);
-        body.resume();
+    try {
+      await new Promise<void>((resolve, reject) => {
+        const stop = () => {
+          truncated = true;
+          resolve();
+        };
+        extract.on("entry", (h, body, next) => {
+          if (entries.length >= max) return stop();
+          const e: LayerEntry = { path: h.name, type: h.type ?? "file", size: h.size ?? 0, mode: h.mode ?? 0 };
+          if (h.linkname) e.linkname = h.linkname;
+          entries.push(e);
+          body.on("end", next);
+          body.resume();
+        });
+        extract.on("finish", resolve);
+        extract.on("error", (err) => reject(new TcraneError("CORRUPT_ARCHIVE", `not a tar layer: ${err.message}`, { what: desc.digest })));
+        stream.on("error", (err) => reject(err));
+        stream.pipe(extract);
       });
-      extract.on("finish", resolve);
-      extract.on("error", (err) => reject(new TcraneError("CORRUPT_ARCHIVE", `not a tar layer: ${err.message}`, { what: desc.digest })));
-      stream.on("error", (err) => reject(err));
-      stream.pipe(extract);
-    });
+    } finally {
+      // stopped early, failed, or done: release the blob (a registry connection, a file)
+      stream.unpipe(extract);
+      extract.destroy();
+      stream.destroy();
+      blob.destroy();
+    }
     return { digest: desc.digest, compression, entries, truncated };
   }
 }
