@@ -197,6 +197,17 @@ test("registry serve: the page in chromium, from / to a layer, the XSS label as 
       await p.goto(`http://${host}/#repo=many%2Ftags`);
       await p.waitForSelector('[data-state="done"]', { timeout: 60000 });
       await p.screenshot({ path: join(SHOTS, "ui-phone-dark-tags.png") });
+      for (const [hash, ready] of [
+        ["", "ul.repos"],
+        [`repo=${encodeURIComponent(f.repo)}`, '[data-state="done"]'],
+        [`repo=${encodeURIComponent(f.repo)}&ref=${f.tag}`, "table.referrers"],
+        [`repo=${encodeURIComponent(f.repo)}&ref=${f.images[0]!.digest}&layer=${f.images[0]!.layerDescs[0]!.digest}`, "table.entries"],
+      ] as const) {
+        await p.goto(`http://${host}/#${hash}`);
+        await p.waitForSelector(ready);
+        const wide = await p.evaluate<number>("document.documentElement.scrollWidth - document.documentElement.clientWidth");
+        assert.ok(wide <= 0, `#${hash} fits a phone's width (${wide}px too wide)`);
+      }
     } finally {
       await phone.close();
     }
