@@ -7,7 +7,8 @@
  * layer and compare what is shown with the registry's own answers; check that a label
  * `<img src=x onerror=alert(1)>` renders as text; measure the 500-tag list's render time (reported,
  * not asserted); and check that the browser's requests to `tcrane browse` carry no credential and
- * that no response to the browser holds the password.
+ * that no response to the browser holds the password; and that with `registry serve --htpasswd` the
+ * browser needs the registry's Basic credentials for the page too.
  *
  * Screenshots go to dist/test-screenshots/ (desktop light, phone width dark); with
  * TCRANE_UPDATE_SCREENSHOTS=1 the desktop one is also written to docs/ui.png (the README's).
@@ -21,7 +22,7 @@ import { chromium, type Browser, type BrowserContext, type Page } from "playwrig
 import { RegistryClient } from "../src/registry/client.js";
 import { startBrowse } from "../src/ui/browse.js";
 import { startDistribution } from "./harness/distribution.js";
-import { requireBinary, tempDir } from "./harness/tools.js";
+import { requireBinary, run, tempDir } from "./harness/tools.js";
 import { pushManyTags, pushMultiArch, serveCli, tarEntries, XSS, type PushedFixture, type Served } from "./ui-fixtures.js";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
@@ -291,6 +292,53 @@ test("tcrane browse over distribution with htpasswd: the same page; the browser 
     if (served) assert.equal(await served.stop(), 0);
     await client.close();
     await dist.stop();
+    await cleanup();
+  }
+});
+
+test("registry serve --htpasswd: the browser needs the registry's Basic credentials for the page too", async () => {
+  const { dir, cleanup } = await tempDir("tcrane-ui-browser-");
+  let served: Served | undefined;
+  try {
+    const r = await run("htpasswd", ["-Bbn", "dave", "pw-dave-1"]);
+    assert.equal(r.code, 0, r.stderr);
+    await writeFile(join(dir, "htpasswd"), r.stdout);
+    served = await serveCli(["registry", "serve", "--htpasswd", join(dir, "htpasswd")]);
+    const host = served.line;
+    const client = new RegistryClient({ credentials: { username: "dave", password: "pw-dave-1" } });
+    let tags: string[];
+    try {
+      await pushMultiArch(client, host, "private/app", "1");
+      tags = await client.listTags({ registry: host, repository: "private/app" });
+    } finally {
+      await client.close();
+    }
+    const anon = await newContext();
+    try {
+      // chromium with no one to ask for a password gives the navigation up (or shows the 401)
+      const outcome = await (await anon.newPage()).goto(`http://${host}/`).then(
+        (res) => `status ${res!.status()}`,
+        (err: Error) => err.message,
+      );
+      assert.match(outcome, /status 401|ERR_INVALID_AUTH_CREDENTIALS/);
+    } finally {
+      await anon.close();
+    }
+    const authed = await newContext({ httpCredentials: { username: "dave", password: "pw-dave-1" } });
+    try {
+      const page = await authed.newPage();
+      await page.goto(`http://${host}/`);
+      await page.waitForSelector("ul.repos li a");
+      assert.deepEqual(await texts(page, "ul.repos li a"), ["private/app"]);
+      await page.click("ul.repos li a");
+      await page.waitForSelector('[data-state="done"]');
+      assert.deepEqual((await attrs(page, "table.tags tbody tr", "data-tag")).sort(), tags.sort());
+      assert.equal(await page.locator("table.tags td .error").count(), 0, "the page's API calls carried the browser's Basic credentials");
+    } finally {
+      await authed.close();
+    }
+  } finally {
+    if (served) assert.equal(await served.stop(), 0);
     await cleanup();
   }
 });
