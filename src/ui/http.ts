@@ -20,7 +20,7 @@ import { HttpError } from "../server/errors.js";
 import { checkDigest, checkName, parseManifestRef } from "../server/names.js";
 import { UI_ASSET_TYPES, uiAssets } from "./assets.js";
 import type { UiSource } from "./source.js";
-import { errorLine, UiViews } from "./views.js";
+import { UiViews } from "./views.js";
 
 /** Options of the UI handler. */
 export interface UiHandlerOptions {
@@ -193,6 +193,6 @@ async function api(
       return;
     }
     default:
-      json(res, 404, { error: `no such API: ${errorLine(route)}` });
+      json(res, 404, { error: `no such API: ${route}` });
   }
 }
