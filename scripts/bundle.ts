@@ -8,7 +8,7 @@
  * Run after tsc: `node dist/scripts/bundle.js`.
  */
 import { spawnSync } from "node:child_process";
-import { readFile, rm } from "node:fs/promises";
+import { cp, readFile, readdir, rm } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import { build, type Plugin } from "esbuild";
 
@@ -86,9 +86,26 @@ export const noHttp2: Plugin = {
   },
 };
 
+/** The web page's files (src/ui/assets/). */
+const UI_ASSETS_SRC = `${ROOT}src/ui/assets`;
+
+/**
+ * The web page's files: copied next to dist/src/ui/assets.js (found there by the unbundled CLI and
+ * the library) and returned by name for the bundle, which carries them inline as one JSON string
+ * (src/ui/assets.ts; a string define is inlined where it is used, an object define would be
+ * initialised by every module).
+ */
+export async function uiAssetFiles(): Promise<Record<string, string>> {
+  await cp(UI_ASSETS_SRC, `${ROOT}dist/src/ui/assets`, { recursive: true });
+  const out: Record<string, string> = {};
+  for (const name of (await readdir(UI_ASSETS_SRC)).sort()) out[name] = await readFile(`${UI_ASSETS_SRC}/${name}`, "utf8");
+  return out;
+}
+
 /** Build dist/bundle/ from dist/cli/main.js (replacing what was there). */
 export async function bundle(): Promise<void> {
   await rm(BUNDLE_DIR, { recursive: true, force: true });
+  const assets = await uiAssetFiles();
   await build({
     entryPoints: [ENTRY],
     outfile: BUNDLE_FILE,
@@ -97,7 +114,7 @@ export async function bundle(): Promise<void> {
     platform: "node",
     target: "node20",
     banner: { js: CJS_BANNER },
-    define: { "import.meta.url": "__tcraneMetaUrl" },
+    define: { "import.meta.url": "__tcraneMetaUrl", __TCRANE_UI_ASSETS__: JSON.stringify(JSON.stringify(assets)) },
     // Node 20 has the RegExp `v` flag: keep such literals as written.
     supported: { "regexp-set-notation": true },
     plugins: [yargsLocales, lazyUnicode, noHttp2],

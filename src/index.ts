@@ -49,4 +49,5 @@ export * from "./transfer/ops.js";
 export * from "./ops/index.js";
 export * from "./mirror/index.js";
 export { startRegistry, type RegistryOptions, type RunningRegistry } from "./server/index.js";
+export * from "./ui/index.js";
 export * from "./mutate/index.js";

@@ -34,6 +34,7 @@ export const commandLoaders: Record<string, Loader> = {
   index: () => import("./index-cmd.js"),
   auth: () => import("./auth.js"),
   registry: () => import("./registry.js"),
+  browse: () => import("./browse.js"),
   ref: () => import("./ref.js"),
   version: () => import("./version.js"),
 };

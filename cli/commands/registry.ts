@@ -1,6 +1,7 @@
 /**
  * `tcrane registry serve`: run the embedded OCI registry until SIGINT/SIGTERM. Prints the bare
- * `HOST:PORT` on stdout (for scripts) and a human line on stderr.
+ * `HOST:PORT` on stdout (for scripts) and a human line on stderr. The read-only web page is at `/`
+ * (src/ui/) unless `--no-ui`.
  */
 import type { Argv, CommandModule } from "yargs";
 import type { GlobalArgs } from "../globals.js";
@@ -13,6 +14,7 @@ interface ServeArgs extends GlobalArgs {
   htpasswd?: string;
   "tls-cert"?: string;
   "tls-key"?: string;
+  ui: boolean;
 }
 
 const serve: CommandModule<GlobalArgs, ServeArgs> = {
@@ -26,6 +28,7 @@ const serve: CommandModule<GlobalArgs, ServeArgs> = {
       .option("htpasswd", { type: "string", describe: "Require Basic auth against this htpasswd file (bcrypt entries: htpasswd -B)" })
       .option("tls-cert", { type: "string", describe: "Serve HTTPS with this PEM certificate" })
       .option("tls-key", { type: "string", describe: "PEM private key for --tls-cert" })
+      .option("ui", { type: "boolean", default: true, describe: "Serve the read-only web page at / (--no-ui: the API alone)" })
       .conflicts("dir", "from")
       .implies("tls-cert", "tls-key")
       .implies("tls-key", "tls-cert")
@@ -39,10 +42,11 @@ const serve: CommandModule<GlobalArgs, ServeArgs> = {
       htpasswd: argv.htpasswd,
       tlsCert: argv["tls-cert"],
       tlsKey: argv["tls-key"],
+      ui: argv.ui,
       logger: argv.verbose ? (line) => process.stderr.write(`tcrane: registry: ${line}\n`) : undefined,
     });
     process.stdout.write(`${reg.host}\n`);
-    process.stderr.write(`tcrane: serving on ${reg.url}${argv.from ? " (read-only)" : ""}\n`);
+    process.stderr.write(`tcrane: serving on ${reg.url}${argv.from ? " (read-only)" : ""}${argv.ui ? `; web page at ${reg.url}/` : ""}\n`);
     await new Promise<void>((resolve) => {
       process.once("SIGINT", () => resolve());
       process.once("SIGTERM", () => resolve());

@@ -6,16 +6,18 @@
 import { readFile } from "node:fs/promises";
 import { createServer as createHttp, type Server } from "node:http";
 import { createServer as createHttps } from "node:https";
-import type { AddressInfo, Socket } from "node:net";
 import { TcraneError } from "../errors.js";
 import type { Ctx } from "./context.js";
 import { DirStore } from "./dir-store.js";
 import { openBundle } from "./bundle.js";
 import { Htpasswd } from "./htpasswd.js";
+import { listenOn, type Listening } from "./listen.js";
 import { MemoryStore } from "./memory-store.js";
 import { registryListener } from "./server.js";
 import type { RegistryStore } from "./storage.js";
 import { Uploads } from "./uploads.js";
+import { uiHandler } from "../ui/http.js";
+import { storeSource } from "../ui/source.js";
 
 export type { RegistryStore, StoredManifest, BlobHandle } from "./storage.js";
 export { MemoryStore } from "./memory-store.js";
@@ -39,6 +41,8 @@ export interface RegistryOptions {
   tlsKey?: string;
   /** Largest manifest accepted by PUT, in bytes (default 4 MiB, what registries must accept; more ⇒ 413). */
   maxManifestBytes?: number;
+  /** Serve the read-only web page at `/` (default true; `--no-ui` turns it off). `/v2/` is the API either way. */
+  ui?: boolean;
   /** Called with one line per request (method, path without query, status, time) and for server errors. */
   logger?: (line: string) => void;
 }
@@ -84,42 +88,24 @@ export async function startRegistry(opts: RegistryOptions = {}): Promise<Running
   const store = await openStore(opts);
   const uploads = new Uploads(() => store.uploadDir());
   const ctx: Ctx = { store, uploads, maxManifestBytes: opts.maxManifestBytes ?? 4 << 20 };
-  const listener = registryListener(ctx, { htpasswd, logger: opts.logger });
+  const ui = opts.ui === false ? undefined : uiHandler(storeSource(store), { mode: "serve" });
+  const listener = registryListener(ctx, { htpasswd, logger: opts.logger, ui });
   const server: Server = tls ? createHttps({ cert: tls.cert, key: tls.key }, listener) : createHttp(listener);
-  const sockets = new Set<Socket>();
-  server.on("connection", (s: Socket) => {
-    sockets.add(s);
-    s.on("close", () => sockets.delete(s));
-  });
-  server.on("secureConnection", (s: Socket) => {
-    sockets.add(s);
-    s.on("close", () => sockets.delete(s));
-  });
+  let listening: Listening;
   try {
-    await new Promise<void>((resolve, reject) => {
-      server.once("error", reject);
-      server.listen(port, host, () => {
-        server.off("error", reject);
-        resolve();
-      });
-    });
+    listening = await listenOn(server, host, port, opts.address ?? `${host}:${port}`);
   } catch (err) {
     await store.close();
-    const e = err as NodeJS.ErrnoException;
-    throw new TcraneError("IO", `cannot listen: ${e.code ?? e.message}`, { what: opts.address ?? `${host}:${port}`, cause: err });
+    throw err;
   }
-  const a = server.address() as AddressInfo;
-  const shown = a.address === "0.0.0.0" || a.address === "::" ? "127.0.0.1" : a.address;
-  const hostPort = shown.includes(":") ? `[${shown}]:${a.port}` : `${shown}:${a.port}`;
+  const hostPort = listening.hostPort;
   let closed: Promise<void> | undefined;
   return {
     url: `${tls ? "https" : "http"}://${hostPort}`,
     host: hostPort,
     close: () =>
       (closed ??= (async () => {
-        const done = new Promise<void>((r) => server.close(() => r()));
-        for (const s of sockets) s.destroy();
-        await done;
+        await listening.close();
         await uploads.closeAll();
         await store.close();
       })()),

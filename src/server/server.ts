@@ -12,6 +12,7 @@ import type { Htpasswd } from "./htpasswd.js";
 import { catalog, listTags, referrers } from "./listing.js";
 import { deleteManifest, getManifest, putManifest } from "./manifests.js";
 import { checkName } from "./names.js";
+import type { UiHandler } from "../ui/http.js";
 
 type Methods = Partial<Record<string, Handler>>;
 
@@ -42,6 +43,8 @@ export interface ListenerOptions {
   htpasswd?: Htpasswd;
   realm?: string;
   logger?: (line: string) => void;
+  /** The web page (`/`, `/ui/…`), behind the same auth as the API; absent: no page. */
+  ui?: UiHandler;
 }
 
 async function handle(req: IncomingMessage, res: ServerResponse, ctx: Ctx, opts: ListenerOptions): Promise<void> {
@@ -51,6 +54,7 @@ async function handle(req: IncomingMessage, res: ServerResponse, ctx: Ctx, opts:
   const path = q < 0 ? raw : raw.slice(0, q);
   const query = new URLSearchParams(q < 0 ? "" : raw.slice(q + 1));
   if (opts.htpasswd && !(await opts.htpasswd.check(req.headers.authorization))) throw E.unauthorized(opts.realm ?? "tcrane");
+  if (opts.ui && !path.startsWith("/v2") && (await opts.ui(req, res))) return;
   for (const [re, named, methods] of ROUTES) {
     const m = re.exec(path);
     if (!m) continue;
