@@ -17,7 +17,7 @@ import { RegistryClient } from "../src/registry/client.js";
 import { startRegistry } from "../src/server/index.js";
 import { startBrowse } from "../src/ui/browse.js";
 import type { LayerFiles, LayerInfo, ManifestView, TagSummary } from "../src/ui/views.js";
-import { tarBytes } from "./fixtures/archives.js";
+import { tarBytes } from "./fixtures/images.js";
 import { startDistribution } from "./harness/distribution.js";
 import { run, tcrane, tempDir } from "./harness/tools.js";
 import { makeImage, writeLayout } from "./server-fixtures.js";
@@ -52,7 +52,7 @@ async function checkFixture(base: string, f: PushedFixture, headers: Record<stri
   assert.deepEqual(row.platforms, ["linux/amd64", "linux/arm64"]);
   assert.equal(row.created, "2024-03-02T11:30:00Z", "the newest config's created");
   const expectedSize =
-    f.index.length + f.images.reduce((a, i) => a + i.manifest.length + i.config.length + i.layers.reduce((b, l) => b + l.gz.length, 0), 0);
+    f.index.length + f.images.reduce((a, i) => a + i.manifest.length + i.config.length + i.layers.reduce((b, l) => b + l.blob.length, 0), 0);
   assert.equal(row.size, expectedSize);
   assert.equal(summaries[1]!.digest, f.sigTagDigest);
 
@@ -102,23 +102,23 @@ async function checkFixture(base: string, f: PushedFixture, headers: Record<stri
   );
 
   const layer = img.layers[1]!;
-  const files = await getJson<LayerFiles>(`${base}/ui/api/layer?${q([["repo", f.repo], ["digest", layer.digest]])}`, headers);
+  const files = await getJson<LayerFiles>(`${base}/ui/api/layer?${q([["repo", f.repo], ["digest", layer.desc.digest]])}`, headers);
   assert.equal(files.compression, "gzip");
   assert.deepEqual(
     files.entries.map((e) => e.path),
-    await tarEntries(layer.gz),
+    await tarEntries(layer.blob),
   );
   assert.equal(files.truncated, false);
 
-  const info = await getJson<LayerInfo>(`${base}/ui/api/blob-info?${q([["repo", f.repo], ["digest", layer.digest], ["ref", img.digest]])}`, headers);
-  assert.deepEqual(info, { digest: layer.digest, size: layer.gz.length, descriptor: { digest: layer.digest, size: layer.gz.length, mediaType: img.layerDescs[1]!.mediaType } });
+  const info = await getJson<LayerInfo>(`${base}/ui/api/blob-info?${q([["repo", f.repo], ["digest", layer.desc.digest], ["ref", img.digest]])}`, headers);
+  assert.deepEqual(info, { digest: layer.desc.digest, size: layer.blob.length, descriptor: { digest: layer.desc.digest, size: layer.blob.length, mediaType: img.layerDescs[1]!.mediaType } });
   const gone = await get(`${base}/ui/api/blob-info?${q([["repo", f.repo], ["digest", `sha256:${"0".repeat(64)}`]])}`, headers);
   assert.equal(gone.status, 404);
 
-  const blob = await request(`${base}/ui/api/blob?${q([["repo", f.repo], ["digest", layer.digest]])}`, { headers });
+  const blob = await request(`${base}/ui/api/blob?${q([["repo", f.repo], ["digest", layer.desc.digest]])}`, { headers });
   assert.equal(blob.statusCode, 200);
   assert.match(String(blob.headers["content-disposition"]), /^attachment/);
-  assert.equal(digestOf(Buffer.from(await blob.body.arrayBuffer())), layer.digest);
+  assert.equal(digestOf(Buffer.from(await blob.body.arrayBuffer())), layer.desc.digest);
 
   const missing = await get(`${base}/ui/api/manifest?${q([["repo", f.repo], ["ref", "nope"]])}`, headers);
   assert.equal(missing.status, 404);
@@ -215,7 +215,7 @@ test("registry serve --dir and --from: the page reads the same stores", async ()
       assert.deepEqual(repos.repositories, ["busybox"]);
       const { summaries } = await getJson<{ summaries: TagSummary[] }>(`${from.url}/ui/api/summaries?${q([["repo", "busybox"], ["tag", "1.36"]])}`);
       assert.equal(summaries[0]!.digest, img.manifestDigest);
-      assert.equal(summaries[0]!.size, img.manifest.length + img.config.length + img.layers[0]!.bytes.length);
+      assert.equal(summaries[0]!.size, img.manifest.length + img.config.length + img.layers[0]!.blob.length);
       assert.deepEqual(summaries[0]!.platforms, ["linux/amd64"]);
       assert.equal(summaries[0]!.created, "2024-01-01T00:00:00Z");
     } finally {

@@ -136,11 +136,11 @@ async function walk(page: Page, base: string, registry: string, client: Registry
   await page.click(`table.layers tbody tr:nth-child(2) a`);
   await page.waitForSelector("table.entries");
   const layer = img.layers[1]!;
-  const size = await client.headBlob(repo, layer.digest);
+  const size = await client.headBlob(repo, layer.desc.digest);
   assert.equal(await page.getAttribute(".layer-size", "title"), `${size} bytes`);
-  assert.deepEqual(await texts(page, "dl.kv dd code"), [layer.digest, manifest.layers[1]!.mediaType], "digest and the manifest's media type");
-  assert.ok((await texts(page, ".copyline code"))[0]!.startsWith(`tcrane blob ${registry}/${f.repo}@${layer.digest} > `));
-  const blob = await streamToBuffer(await client.fetchBlob(repo, { digest: layer.digest }));
+  assert.deepEqual(await texts(page, "dl.kv dd code"), [layer.desc.digest, manifest.layers[1]!.mediaType], "digest and the manifest's media type");
+  assert.ok((await texts(page, ".copyline code"))[0]!.startsWith(`tcrane blob ${registry}/${f.repo}@${layer.desc.digest} > `));
+  const blob = await streamToBuffer(await client.fetchBlob(repo, { digest: layer.desc.digest }));
   assert.deepEqual(await texts(page, "table.entries tbody tr td:nth-child(3)"), await tarEntries(blob));
   assert.deepEqual(dialogs, []);
 }

@@ -14,7 +14,7 @@ import tar from "tar-stream";
 import { digestOf } from "../src/image/digest.js";
 import type { Descriptor } from "../src/image/types.js";
 import type { RegistryClient } from "../src/registry/client.js";
-import { makeLayer, type TestLayer } from "./fixtures/archives.js";
+import { makeLayer, type Layer } from "./fixtures/images.js";
 import { TCRANE_BIN } from "./harness/tools.js";
 
 /** The label and annotation value that must render as text. */
@@ -33,7 +33,7 @@ export interface PushedImage {
   digest: string;
   config: Buffer;
   configDigest: string;
-  layers: TestLayer[];
+  layers: Layer[];
   layerDescs: Descriptor[];
 }
 
@@ -89,7 +89,7 @@ export async function pushMultiArch(client: RegistryClient, registry: string, re
         ],
       }),
     );
-    const layerDescs = layers.map((l) => desc(OCI_LAYER, l.gz));
+    const layerDescs = layers.map((l) => desc(OCI_LAYER, l.blob));
     const manifest = Buffer.from(
       JSON.stringify({
         schemaVersion: 2,
@@ -99,7 +99,7 @@ export async function pushMultiArch(client: RegistryClient, registry: string, re
         annotations: { "org.opencontainers.image.source": "https://example.invalid/demo", "evil.annotation": XSS },
       }),
     );
-    for (const b of [config, ...layers.map((l) => l.gz)]) {
+    for (const b of [config, ...layers.map((l) => l.blob)]) {
       await pushBlob(client, registry, repo, b);
       blobs.set(digestOf(b), b.length);
     }
@@ -166,9 +166,9 @@ export async function pushManyTags(client: RegistryClient, registry: string, rep
   const r = { registry, repository: repo };
   const layer = await makeLayer(100);
   const config = Buffer.from(JSON.stringify({ architecture: "amd64", os: "linux", created: "2024-01-01T00:00:00Z", rootfs: { type: "layers", diff_ids: [layer.diffId] } }));
-  await pushBlob(client, registry, repo, layer.gz);
+  await pushBlob(client, registry, repo, layer.blob);
   await pushBlob(client, registry, repo, config);
-  const manifest = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: OCI_MANIFEST, config: desc(OCI_CONFIG, config), layers: [desc(OCI_LAYER, layer.gz)] }));
+  const manifest = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: OCI_MANIFEST, config: desc(OCI_CONFIG, config), layers: [desc(OCI_LAYER, layer.blob)] }));
   const digest = digestOf(manifest);
   for (let i = 0; i < count; i++) await client.putManifest(r, `t${String(i).padStart(3, "0")}`, manifest, OCI_MANIFEST, { skipExisting: false });
   return digest;
