@@ -1,6 +1,7 @@
 /**
  * A private dockerd (Debian docker.io) for tests: vfs storage, no iptables, no bridge, its own data
- * root and socket. 127.0.0.0/8 registries are plain-HTTP-allowed by dockerd by default.
+ * root and socket. 127.0.0.0/8 registries are plain-HTTP-allowed by dockerd by default. The docker CLI
+ * runs with DOCKER_BUILDKIT=0: `docker build` uses the daemon's legacy builder (no buildx here).
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { join } from "node:path";
@@ -28,7 +29,8 @@ export async function startDockerd(): Promise<Dockerd> {
   );
   daemon.stdout!.on("data", (d: Buffer) => (log += d.toString()));
   daemon.stderr!.on("data", (d: Buffer) => (log += d.toString()));
-  const docker = (...args: string[]) => run("docker", ["-H", `unix://${sock}`, ...args]);
+  const env = { ...process.env, DOCKER_BUILDKIT: "0", DOCKER_CONFIG: join(dir, "cli") };
+  const docker = (...args: string[]) => run("docker", ["-H", `unix://${sock}`, ...args], { env });
   const deadline = Date.now() + 60000;
   for (;;) {
     if (daemon.exitCode !== null) throw new Error(`dockerd exited: ${log.slice(-3000)}`);
