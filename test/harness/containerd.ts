@@ -3,9 +3,9 @@
  * and socket in a temp dir, the CRI plugin off, and `ctr` pointed at it. Pulls unpack with the
  * `native` snapshotter (plain copies: no overlay mounts to clean up).
  */
-import { spawn, type ChildProcess } from "node:child_process";
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { startDaemon } from "./dockerd.js";
 import { requireBinary, run, tempDir, type RunResult } from "./tools.js";
 
 export interface Containerd {
@@ -41,34 +41,7 @@ export async function startContainerd(): Promise<Containerd> {
       "",
     ].join("\n"),
   );
-  let log = "";
-  const daemon: ChildProcess = spawn("containerd", ["--config", config], { stdio: ["ignore", "pipe", "pipe"] });
-  daemon.stdout!.on("data", (d: Buffer) => (log += d.toString()));
-  daemon.stderr!.on("data", (d: Buffer) => (log += d.toString()));
   const ctr = (...args: string[]) => run("ctr", ["--address", sock, ...args]);
-  const stop = async () => {
-    if (daemon.exitCode === null) {
-      const done = new Promise((r) => daemon.once("exit", r));
-      daemon.kill("SIGTERM");
-      const t = setTimeout(() => daemon.kill("SIGKILL"), 10000);
-      await done;
-      clearTimeout(t);
-    }
-    await run("umount", ["-R", join(dir, "root")]).catch(() => undefined);
-    await cleanup().catch(() => undefined);
-  };
-  const deadline = Date.now() + 30000;
-  for (;;) {
-    if (daemon.exitCode !== null) {
-      await cleanup().catch(() => undefined);
-      throw new Error(`containerd exited: ${log.slice(-3000)}`);
-    }
-    if ((await ctr("version")).code === 0) break;
-    if (Date.now() > deadline) {
-      await stop();
-      throw new Error(`containerd not ready: ${log.slice(-3000)}`);
-    }
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  return { ctr, logs: () => log, stop };
+  const d = await startDaemon("containerd", ["--config", config], { dir, cleanup }, async () => (await ctr("version")).code === 0, join(dir, "root"), 30000);
+  return { ctr, ...d };
 }
