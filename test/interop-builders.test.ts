@@ -29,7 +29,8 @@ import {
   type BuilderStore,
   type BuiltImage,
 } from "./harness/builders.js";
-import { requireBinary, run, tcrane, tempDir } from "./harness/tools.js";
+import { code, requireBinary, run, tcrane, tempDir } from "./harness/tools.js";
+import { DEFAULT_PLATFORM, isAttestation, selectManifest } from "../src/image/platform.js";
 
 const sha256 = (b: Buffer | string) => "sha256:" + createHash("sha256").update(b).digest("hex");
 const OCI_FORMATS = new Set(["oci", "oci-archive"]);
@@ -282,4 +283,14 @@ test("BuildKit-style attestations: --platform never picks one; copy --platform a
   const manifestJson = JSON.parse((await run("tar", ["-xOf", tarball, "manifest.json"])).stdout) as Array<{ Config: string }>;
   assert.equal(manifestJson.length, 1);
   assert.ok(manifestJson[0]!.Config.includes(imgAmd!.configDigest.slice(7)), manifestJson[0]!.Config);
+});
+
+test("selectManifest skips attestations by annotation too: one listed first without a platform is not linux/amd64", () => {
+  const att = { mediaType: "application/vnd.oci.image.manifest.v1+json", digest: `sha256:${"a".repeat(64)}`, size: 1, annotations: { "vnd.docker.reference.type": "attestation-manifest" } };
+  const img = { mediaType: "application/vnd.oci.image.manifest.v1+json", digest: `sha256:${"b".repeat(64)}`, size: 1, platform: { os: "linux", architecture: "amd64" } };
+  assert.equal(selectManifest({ manifests: [att, img] }, DEFAULT_PLATFORM).digest, img.digest);
+  assert.equal(isAttestation(att), true);
+  assert.equal(isAttestation({ platform: { os: "unknown", architecture: "unknown" } }), true);
+  assert.equal(isAttestation(img), false);
+  assert.throws(() => selectManifest({ manifests: [att] }, DEFAULT_PLATFORM, "x"), code("NOT_FOUND", /available: none$/));
 });
