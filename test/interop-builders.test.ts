@@ -30,6 +30,7 @@ import {
   type BuiltImage,
 } from "./harness/builders.js";
 import { code, requireBinary, run, tcrane, tempDir } from "./harness/tools.js";
+import { writeTar } from "./fixtures/archives.js";
 import { DEFAULT_PLATFORM, isAttestation, selectManifest } from "../src/image/platform.js";
 
 const sha256 = (b: Buffer | string) => "sha256:" + createHash("sha256").update(b).digest("hex");
@@ -174,10 +175,7 @@ async function throughTcrane(name: string): Promise<Record<string, string>> {
   assert.equal(sha256(await skopeo("inspect", "--raw", `oci:${files.oci}`)), img.digest, `${name}: skopeo reads the layout`);
 
   // real consumers load what tcrane wrote: image ID = the builder's config digest
-  // Docker 20.10 cannot decompress zstd layers ("archive/tar: invalid tar header"): the crane-form
-  // tarball keeps them as pushed, the legacy form holds them decompressed, which docker loads.
-  const zstd = amd.layerMediaTypes.some((t) => t.endsWith("+zstd"));
-  for (const format of zstd ? ["legacy"] : ["tarball", "legacy"]) {
+  for (const format of ["tarball", "legacy"]) {
     const loaded = await dockerLoad(dockerd, files[format]!);
     assert.equal(loaded.id, amd.configDigest, `${name}: docker load ${format}`);
     assert.deepEqual(loaded.layers, amd.diffIds, `${name}: docker load ${format} layers`);
@@ -238,14 +236,30 @@ test("podman push --compression-format zstd: zstd layers are kept, validated, ex
   const idx = JSON.parse(await readFile(join(files.oci!, "index.json"), "utf8")) as { manifests: Array<{ digest: string }> };
   const m = JSON.parse(await readFile(join(files.oci!, "blobs/sha256", idx.manifests[0]!.digest.slice(7)), "utf8")) as { layers: Array<{ mediaType: string; digest: string }> };
   assert.equal(m.layers[0]!.mediaType, "application/vnd.oci.image.layer.v1.tar+zstd");
-  // the crane-form tarball keeps the zstd blob as it was pushed; pushing it back makes an OCI
-  // manifest (Docker schema 2 has no zstd layer type) with the same layer
+  // tcrane's tarball holds the layer decompressed (`<diff_id>.tar`: Docker 20.10 cannot load zstd,
+  // and docker load took it above)
+  const amd = img.images[0]!;
   const members = (await run("tar", ["-tf", files.tarball!])).stdout;
-  assert.match(members, new RegExp(`^${m.layers[0]!.digest.slice(7)}\\.tar\\.zst$`, "m"));
-  const pushed = JSON.parse((await registryManifest(reg2.host, "pushed/podman-zstd-tarball", "1")).bytes.toString()) as { mediaType: string; config: { mediaType: string }; layers: Array<{ mediaType: string; digest: string }> };
+  assert.match(members, new RegExp(`^${amd.diffIds[0]!.slice(7)}\\.tar$`, "m"));
+  // crane's tarball keeps the zstd blob (`<hex>.tar.zst`): pushing one makes an OCI manifest
+  // (Docker schema 2 has no zstd layer type) with the same layer, which skopeo reads
+  const zst = m.layers[0]!.digest.slice(7);
+  const config = await readFile(join(files.oci!, "blobs/sha256", amd.configDigest.slice(7)));
+  const crane = join(work.dir, "podman-zstd", "crane-zstd.tar");
+  await writeTar(crane, [
+    { name: `sha256:${amd.configDigest.slice(7)}`, data: config },
+    { name: `${zst}.tar.zst`, data: await readFile(join(files.oci!, "blobs/sha256", zst)) },
+    { name: "manifest.json", data: JSON.stringify([{ Config: `sha256:${amd.configDigest.slice(7)}`, RepoTags: [img.ref], Layers: [`${zst}.tar.zst`] }]) },
+  ]);
+  const dst = `${reg2.host}/pushed/crane-zstd`;
+  const digest = (await tc("digest", `docker-archive:${crane}`)).trim();
+  assert.equal((await tc("push", crane, `${dst}:1`)).trim(), `${dst}@${digest}`, "push prints the digest tcrane reads the archive as");
+  const pushed = JSON.parse((await registryManifest(reg2.host, "pushed/crane-zstd", "1")).bytes.toString()) as { mediaType: string; config: { mediaType: string; digest: string }; layers: Array<{ mediaType: string; digest: string }> };
   assert.equal(pushed.mediaType, "application/vnd.oci.image.manifest.v1+json");
-  assert.equal(pushed.config.mediaType, "application/vnd.oci.image.config.v1+json");
+  assert.deepEqual([pushed.config.mediaType, pushed.config.digest], ["application/vnd.oci.image.config.v1+json", amd.configDigest]);
   assert.deepEqual(pushed.layers.map((l) => [l.mediaType, l.digest]), [["application/vnd.oci.image.layer.v1.tar+zstd", m.layers[0]!.digest]]);
+  const sk = JSON.parse(await skopeo("inspect", "--config", "--tls-verify=false", `docker://${dst}:1`)) as { rootfs: { diff_ids: string[] } };
+  assert.deepEqual(sk.rootfs.diff_ids, amd.diffIds);
 });
 
 test("BuildKit-style attestations: --platform never picks one; copy --platform all keeps them", async () => {
