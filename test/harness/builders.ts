@@ -109,7 +109,7 @@ interface Parsed {
 }
 
 /** Read back what the registry serves under `ref`: root, and every image's config. */
-export async function describe(builder: string, ref: string): Promise<BuiltImage> {
+export async function readBack(builder: string, ref: string): Promise<BuiltImage> {
   const { host, repo, tag } = splitRef(ref);
   const root = await registryManifest(host, repo, tag);
   const parsed = JSON.parse(root.bytes.toString()) as Parsed;
@@ -147,7 +147,7 @@ export async function buildWithDocker(dockerd: Dockerd, work: string, registry: 
   must(await dockerd.docker("build", "--network", "none", "-t", ref, ctx), "docker build");
   must(await dockerd.docker("push", ref), "docker push");
   if (opts.saveTo) must(await dockerd.docker("save", "-o", opts.saveTo, ref), "docker save");
-  return describe("docker build", ref);
+  return readBack("docker build", ref);
 }
 
 /** A throw-away containers-storage (vfs) shared by buildah and podman. */
@@ -181,7 +181,7 @@ export async function buildWithBuildah(store: BuilderStore, registry: string, fo
   must(await store.buildah("bud", "--isolation", "chroot", "--format", format, "-t", local, ctx), `buildah bud --format ${format}`);
   const ref = `${registry}/built/buildah-${format}:1`;
   must(await store.buildah("push", "--tls-verify=false", local, `docker://${ref}`), "buildah push");
-  return describe(`buildah (${format})`, ref);
+  return readBack(`buildah (${format})`, ref);
 }
 
 /** Build one image with `podman build --platform` into the store; returns its local name. */
@@ -202,7 +202,7 @@ export async function buildPodmanList(store: BuilderStore, registry: string): Pr
   for (const img of [amd, arm]) must(await store.podman("manifest", "add", list, `containers-storage:${img}`), "podman manifest add");
   const ref = `${registry}/built/podman-list:1`;
   must(await store.podman("manifest", "push", "--all", "--tls-verify=false", list, `docker://${ref}`), "podman manifest push");
-  return describe("podman manifest", ref);
+  return readBack("podman manifest", ref);
 }
 
 /** `podman build` then `podman push --compression-format zstd` (zstd layers). */
@@ -210,7 +210,7 @@ export async function pushZstdWithPodman(store: BuilderStore, registry: string):
   const local = await podmanBuild(store, "zstd", "linux/amd64", "pushed with zstd layers");
   const ref = `${registry}/built/podman-zstd:1`;
   must(await store.podman("push", "--tls-verify=false", "--compression-format", "zstd", local, `docker://${ref}`), "podman push --compression-format zstd");
-  return describe("podman push --compression-format zstd", ref);
+  return readBack("podman push --compression-format zstd", ref);
 }
 
 /** Upload a blob with a monolithic POST+PUT (plain HTTP, no tcrane). */
@@ -282,7 +282,7 @@ export async function addAttestations(base: BuiltImage, tag = "attested"): Promi
   }
   const index = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: "application/vnd.oci.image.index.v1+json", manifests: entries }));
   await putManifest(host, repo, tag, index, "application/vnd.oci.image.index.v1+json");
-  return describe(`BuildKit-style attestations (hand-made) over ${base.builder}`, `${host}/${repo}:${tag}`);
+  return readBack(`BuildKit-style attestations (hand-made) over ${base.builder}`, `${host}/${repo}:${tag}`);
 }
 
 /** `docker load -i FILE` on the private dockerd; returns the loaded image's ID, RootFS layers and tags. */
