@@ -70,15 +70,23 @@ export function platformMatches(want: Platform, have: Platform | undefined): boo
 }
 
 /**
- * The first manifest of `index` whose platform matches `want`. Throws NOT_FOUND naming the platform
- * and listing the available ones.
+ * True for an index entry that describes another image rather than being one: BuildKit's
+ * attestation manifests (`vnd.docker.reference.type`, e.g. `attestation-manifest`, with platform
+ * `unknown/unknown`). Never chosen for a platform, not even `--platform unknown/unknown`.
+ */
+export function isAttestation(d: Pick<Descriptor, "annotations" | "platform">): boolean {
+  if (d.annotations?.["vnd.docker.reference.type"]) return true;
+  return d.platform?.os === "unknown" && d.platform.architecture === "unknown";
+}
+
+/**
+ * The first manifest of `index` whose platform matches `want`, attestations skipped. Throws
+ * NOT_FOUND naming the platform and listing the available ones.
  */
 export function selectManifest(index: Pick<ImageIndex, "manifests">, want: Platform, what?: string): Descriptor {
-  for (const d of index.manifests) if (platformMatches(want, d.platform)) return d;
-  // buildx attestation manifests carry unknown/unknown: not an image anyone can ask for.
-  const available = [...new Set(index.manifests.map((d) => formatPlatform(d.platform ?? DEFAULT_PLATFORM)))].filter(
-    (p) => p !== "unknown/unknown",
-  );
+  const images = index.manifests.filter((d) => !isAttestation(d));
+  for (const d of images) if (platformMatches(want, d.platform)) return d;
+  const available = [...new Set(images.map((d) => formatPlatform(d.platform ?? DEFAULT_PLATFORM)))];
   throw new TcraneError(
     "NOT_FOUND",
     `no image for platform ${formatPlatform(want)} in the index; available: ${available.length ? available.join(", ") : "none"}`,

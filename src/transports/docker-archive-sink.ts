@@ -1,9 +1,12 @@
 /**
  * Writing docker-archive tarballs.
  * - `tarball` (default, crane's `tarball.Write`): layers stored as pushed (no recompression) as
- *   `<hex>.tar.gz` / `.tar` / `.tar.zst` by media type, config `sha256:<hex>`, manifest.json last
- *   (entries sorted by joined RepoTags; LayerSources for non-distributable layers). Blobs stream
- *   into the tar as they are pushed (writes are serialized).
+ *   `<hex>.tar.gz` / `.tar` by media type, config `sha256:<hex>`, manifest.json last (entries sorted
+ *   by joined RepoTags; LayerSources for non-distributable layers). Blobs stream into the tar as
+ *   they are pushed (writes are serialized). zstd layers (crane keeps them as `<hex>.tar.zst`) are
+ *   decompressed via a temp file and stored as `<diff_id hex>.tar`: `docker load` of Docker 20.10
+ *   (Debian 12's) cannot read zstd ("archive/tar: invalid tar header"), and a docker-archive is
+ *   made to be loaded.
  * - `legacy` (crane `--format=legacy` / classic docker save): layers decompressed and spooled to a
  *   temp dir while pushed, then at commit written as `<v1id>/layer.tar`, `<v1id>/json`,
  *   `<v1id>/VERSION`, with `<hex>.json`, manifest.json and `repositories` (ggcr's v1 ids).
@@ -25,7 +28,7 @@ import type { CallOptions, Committer, Sink, SinkTraits } from "./types.js";
 
 /** Options of createDockerArchiveSink. */
 export interface DockerArchiveSinkOptions {
-  /** `tarball` (default: crane's, compressed layers as pushed) or `legacy` (uncompressed `<v1id>/layer.tar`). */
+  /** `tarball` (default: crane's, gzip layers as pushed, zstd ones decompressed) or `legacy` (uncompressed `<v1id>/layer.tar`). */
   format?: "tarball" | "legacy";
   /** gzip the whole archive (default none). */
   compress?: "gzip" | "none";
@@ -62,6 +65,8 @@ export function v1LayerId(layerDigest: string, parentId: string, rawConfig?: Buf
 interface Spooled {
   path: string;
   size: number;
+  /** sha256 of the decompressed bytes. */
+  diffId: string;
 }
 
 /** A docker-archive being written (see the module comment). */
@@ -134,6 +139,16 @@ export class DockerArchiveSink implements Sink, Committer {
       }
       return;
     }
+    if (this.format === "tarball" && layerCompression(desc.mediaType) === "zstd") {
+      const sp = await this.spool(desc, stream, opts?.signal);
+      const name = `${hexOf(sp.diffId)}.tar`;
+      this.written.set(desc.digest, name);
+      await this.writer.add(name, sp.size, createReadStream(sp.path)).catch((err) => {
+        this.written.delete(desc.digest);
+        throw err;
+      });
+      return;
+    }
     if (this.format === "tarball") {
       const name = layerFileName(desc);
       this.written.set(desc.digest, name);
@@ -146,15 +161,17 @@ export class DockerArchiveSink implements Sink, Committer {
     await this.spool(desc, stream, opts?.signal);
   }
 
-  /** legacy: decompress a layer into the temp dir. */
-  private async spool(desc: Descriptor, stream: Readable, signal?: AbortSignal): Promise<void> {
+  /** legacy (and zstd layers of the tarball form): decompress a layer into the temp dir. */
+  private async spool(desc: Descriptor, stream: Readable, signal?: AbortSignal): Promise<Spooled> {
     this.temp ??= makeTempDir("tcrane-legacy-");
     const { dir } = await this.temp;
     const path = join(dir, hexOf(desc.digest));
     let size = 0;
+    const hash = createHash("sha256");
     const count = new Transform({
       transform(chunk: Buffer, _e, cb) {
         size += chunk.length;
+        hash.update(chunk);
         cb(null, chunk);
       },
     });
@@ -164,7 +181,9 @@ export class DockerArchiveSink implements Sink, Committer {
     } catch (err) {
       throw toTcraneError(err);
     }
-    this.spooled.set(desc.digest, { path, size });
+    const sp = { path, size, diffId: `sha256:${hash.digest("hex")}` };
+    this.spooled.set(desc.digest, sp);
+    return sp;
   }
 
   /** Add `ref` (used as given: ggcr-style strings) to the RepoTags of the image `desc`. */

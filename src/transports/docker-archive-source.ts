@@ -19,6 +19,8 @@ import {
   DOCKER_MANIFEST_SCHEMA2,
   DOCKER_UNCOMPRESSED_LAYER,
   OCI_LAYER_ZSTD,
+  OCI_MANIFEST,
+  toOci,
   isDistributable,
 } from "../image/mediatypes.js";
 import type { Descriptor, ImageManifest } from "../image/types.js";
@@ -162,9 +164,14 @@ export class DockerArchiveSource implements Source, Lister, Closer {
       }
       layers.push(desc);
     }
-    const manifest: ImageManifest = { schemaVersion: 2, mediaType: DOCKER_MANIFEST_SCHEMA2, config, layers };
+    // Docker schema 2 has no zstd layer type: a zstd layer makes the whole manifest OCI (as podman
+    // pushes it), or registries and skopeo refuse it ("unsupported docker v2s2 media type").
+    const oci = layers.some((l) => l.mediaType === OCI_LAYER_ZSTD);
+    if (oci) for (const d of [config, ...layers]) d.mediaType = toOci(d.mediaType);
+    const mediaType = oci ? OCI_MANIFEST : DOCKER_MANIFEST_SCHEMA2;
+    const manifest: ImageManifest = { schemaVersion: 2, mediaType, config, layers };
     const mBytes = Buffer.from(JSON.stringify(manifest));
-    const mDesc: Descriptor = { mediaType: DOCKER_MANIFEST_SCHEMA2, size: mBytes.length, digest: digestOf(mBytes) };
+    const mDesc: Descriptor = { mediaType, size: mBytes.length, digest: digestOf(mBytes) };
     this.blobs.set(mDesc.digest, { bytes: mBytes });
     return { manifest: mDesc, config };
   }

@@ -8,7 +8,7 @@
 import type { Readable } from "node:stream";
 import { TcraneError } from "../errors.js";
 import { OCI_INDEX, isImageManifest, isIndex, isManifest } from "../image/mediatypes.js";
-import { DEFAULT_PLATFORM, platformMatches } from "../image/platform.js";
+import { DEFAULT_PLATFORM, isAttestation, platformMatches } from "../image/platform.js";
 import type { Descriptor, ImageIndex, ImageManifest } from "../image/types.js";
 import { familiarName, parseReference } from "../reference/index.js";
 import { parseJson, plainArchive, readAll, type PlainFile } from "./files.js";
@@ -189,7 +189,7 @@ export class OciArchiveSink implements Sink, Committer {
   private amd64Child(indexDigest: string): string | undefined {
     const idx = this.indexes.get(indexDigest);
     for (const d of idx?.manifests ?? []) {
-      if (!isImageManifest(d.mediaType) || !platformMatches(DEFAULT_PLATFORM, d.platform)) continue;
+      if (!isImageManifest(d.mediaType) || isAttestation(d) || !platformMatches(DEFAULT_PLATFORM, d.platform)) continue;
       const m = this.manifests.get(d.digest);
       if (m && [m.config, ...m.layers].every((b) => this.written.has(b.digest))) return d.digest;
     }
