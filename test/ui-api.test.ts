@@ -8,20 +8,16 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { Readable } from "node:stream";
-import { gzipSync } from "node:zlib";
 import { request } from "undici";
 import { DockerKeychain } from "../src/auth/keychain.js";
-import { digestOf } from "../src/image/digest.js";
 import { RegistryClient } from "../src/registry/client.js";
 import { startRegistry } from "../src/server/index.js";
 import { startBrowse } from "../src/ui/browse.js";
 import type { LayerFiles, LayerInfo, ManifestView, TagSummary } from "../src/ui/views.js";
-import { tarBytes } from "./fixtures/images.js";
+import { makeImage, makeLayer, pushBlobToRegistry, sha256, writeLayout } from "./fixtures/images.js";
 import { startDistribution } from "./harness/distribution.js";
 import { run, tcrane, tempDir } from "./harness/tools.js";
-import { makeImage, writeLayout } from "./server-fixtures.js";
-import { pushMultiArch, serveCli, tarEntries, XSS, type PushedFixture } from "./ui-fixtures.js";
+import { platformName, pushMultiArch, serveCli, tarEntries, XSS, type PushedFixture } from "./ui-fixtures.js";
 
 async function get(url: string, headers: Record<string, string> = {}): Promise<{ status: number; headers: Record<string, unknown>; text: string }> {
   const r = await request(url, { headers });
@@ -52,7 +48,7 @@ async function checkFixture(base: string, f: PushedFixture, headers: Record<stri
   assert.deepEqual(row.platforms, ["linux/amd64", "linux/arm64"]);
   assert.equal(row.created, "2024-03-02T11:30:00Z", "the newest config's created");
   const expectedSize =
-    f.index.length + f.images.reduce((a, i) => a + i.manifest.length + i.config.length + i.layers.reduce((b, l) => b + l.blob.length, 0), 0);
+    f.index.manifest.length + f.images.reduce((a, i) => a + i.manifest.length + i.config.length + i.layers.reduce((b, l) => b + l.blob.length, 0), 0);
   assert.equal(row.size, expectedSize);
   assert.equal(summaries[1]!.digest, f.sigTagDigest);
 
@@ -62,7 +58,7 @@ async function checkFixture(base: string, f: PushedFixture, headers: Record<stri
   assert.equal(index.totalSize, expectedSize);
   assert.deepEqual(
     index.manifests!.map((m) => [m.platform, m.digest]),
-    f.images.map((i) => [i.platform, i.digest]),
+    f.images.map((i) => [platformName(i), i.manifestDesc.digest]),
   );
   assert.equal(index.referrers.length, 1, JSON.stringify(index.referrers));
   assert.equal(index.referrers[0]!.digest, f.signatureDigest);
@@ -74,16 +70,16 @@ async function checkFixture(base: string, f: PushedFixture, headers: Record<stri
       [`sha256-${f.indexDigest.slice(7)}`, "referrers"],
     ].sort(),
   );
-  assert.deepEqual(JSON.parse(index.raw), JSON.parse(f.index.toString()));
+  assert.deepEqual(JSON.parse(index.raw), JSON.parse(f.index.manifest.toString()));
 
   const img = f.images[1]!;
-  const child = await getJson<ManifestView>(`${base}/ui/api/manifest?${q([["repo", f.repo], ["ref", img.digest]])}`, headers);
+  const child = await getJson<ManifestView>(`${base}/ui/api/manifest?${q([["repo", f.repo], ["ref", img.manifestDesc.digest]])}`, headers);
   assert.equal(child.kind, "image");
   assert.deepEqual(
     child.layers!.map((l) => [l.digest, l.size, l.mediaType]),
-    img.layerDescs.map((l) => [l.digest, l.size, l.mediaType]),
+    img.layers.map(({ desc: l }) => [l.digest, l.size, l.mediaType]),
   );
-  assert.equal(child.configDescriptor!.digest, img.configDigest);
+  assert.equal(child.configDescriptor!.digest, img.configDesc.digest);
   const c = child.config!;
   assert.equal(c.platform, "linux/arm64");
   assert.equal(c.user, "1000:1000");
@@ -95,9 +91,9 @@ async function checkFixture(base: string, f: PushedFixture, headers: Record<stri
   assert.deepEqual(
     c.history.map((h) => [h.empty, h.layer]),
     [
-      [false, img.layerDescs[0]!.digest],
+      [false, img.layers[0]!.desc.digest],
       [true, undefined],
-      [false, img.layerDescs[1]!.digest],
+      [false, img.layers[1]!.desc.digest],
     ],
   );
 
@@ -110,15 +106,15 @@ async function checkFixture(base: string, f: PushedFixture, headers: Record<stri
   );
   assert.equal(files.truncated, false);
 
-  const info = await getJson<LayerInfo>(`${base}/ui/api/blob-info?${q([["repo", f.repo], ["digest", layer.desc.digest], ["ref", img.digest]])}`, headers);
-  assert.deepEqual(info, { digest: layer.desc.digest, size: layer.blob.length, descriptor: { digest: layer.desc.digest, size: layer.blob.length, mediaType: img.layerDescs[1]!.mediaType } });
+  const info = await getJson<LayerInfo>(`${base}/ui/api/blob-info?${q([["repo", f.repo], ["digest", layer.desc.digest], ["ref", img.manifestDesc.digest]])}`, headers);
+  assert.deepEqual(info, { digest: layer.desc.digest, size: layer.blob.length, descriptor: { digest: layer.desc.digest, size: layer.blob.length, mediaType: img.layers[1]!.desc.mediaType } });
   const gone = await get(`${base}/ui/api/blob-info?${q([["repo", f.repo], ["digest", `sha256:${"0".repeat(64)}`]])}`, headers);
   assert.equal(gone.status, 404);
 
   const blob = await request(`${base}/ui/api/blob?${q([["repo", f.repo], ["digest", layer.desc.digest]])}`, { headers });
   assert.equal(blob.statusCode, 200);
   assert.match(String(blob.headers["content-disposition"]), /^attachment/);
-  assert.equal(digestOf(Buffer.from(await blob.body.arrayBuffer())), layer.desc.digest);
+  assert.equal(sha256(Buffer.from(await blob.body.arrayBuffer())), layer.desc.digest);
 
   const missing = await get(`${base}/ui/api/manifest?${q([["repo", f.repo], ["ref", "nope"]])}`, headers);
   assert.equal(missing.status, 404);
@@ -168,9 +164,9 @@ test("registry serve: the page and its API at /, the distribution API unchanged 
     await checkFixture(reg.url, f);
 
     // a layer listing stops at `max`; a blob that is not a tar says so
-    const many = gzipSync(await tarBytes([1, 2, 3].map((i) => ({ name: `dir/f${i}.txt`, data: `file ${i}` }))));
-    await client.pushBlob({ registry: reg.host, repository: f.repo }, { digest: digestOf(many), size: many.length }, Readable.from([many]));
-    const two = await getJson<LayerFiles>(`${reg.url}/ui/api/layer?${q([["repo", f.repo], ["digest", digestOf(many)], ["max", "2"]])}`);
+    const many = await makeLayer({ files: [1, 2, 3].map((i) => ({ name: `dir/f${i}.txt`, data: `file ${i}` })) });
+    await pushBlobToRegistry(client, { registry: reg.host, repository: f.repo }, many.desc, many.blob);
+    const two = await getJson<LayerFiles>(`${reg.url}/ui/api/layer?${q([["repo", f.repo], ["digest", many.desc.digest], ["max", "2"]])}`);
     assert.deepEqual([two.entries.map((e) => e.path), two.truncated], [["dir/f1.txt", "dir/f2.txt"], true]);
     const sig = await getJson<ManifestView>(`${reg.url}/ui/api/manifest?${q([["repo", f.repo], ["ref", f.signatureDigest]])}`);
     assert.equal(sig.artifactType, "application/vnd.dev.cosign.artifact.sig.v1+json");
@@ -207,14 +203,14 @@ test("registry serve --dir and --from: the page reads the same stores", async ()
       await ro.close();
     }
     const bundleDir = join(dir, "bundle");
-    const img = await makeImage([1000]);
-    await writeLayout(bundleDir, [img], [{ "io.containerd.image.name": "docker.io/library/busybox:1.36" }]);
+    const img = await makeImage({ layers: [1000] });
+    await writeLayout(bundleDir, [{ node: img, annotations: { "io.containerd.image.name": "docker.io/library/busybox:1.36" } }]);
     const from = await startRegistry({ from: bundleDir });
     try {
       const repos = await getJson<{ repositories: string[] }>(`${from.url}/ui/api/repositories`);
       assert.deepEqual(repos.repositories, ["busybox"]);
       const { summaries } = await getJson<{ summaries: TagSummary[] }>(`${from.url}/ui/api/summaries?${q([["repo", "busybox"], ["tag", "1.36"]])}`);
-      assert.equal(summaries[0]!.digest, img.manifestDigest);
+      assert.equal(summaries[0]!.digest, img.manifestDesc.digest);
       assert.equal(summaries[0]!.size, img.manifest.length + img.config.length + img.layers[0]!.blob.length);
       assert.deepEqual(summaries[0]!.platforms, ["linux/amd64"]);
       assert.equal(summaries[0]!.created, "2024-01-01T00:00:00Z");

@@ -21,6 +21,7 @@ import { fileURLToPath } from "node:url";
 import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
 import { RegistryClient } from "../src/registry/client.js";
 import { startBrowse } from "../src/ui/browse.js";
+import { streamBytes } from "./fixtures/images.js";
 import { startDistribution } from "./harness/distribution.js";
 import { requireBinary, run, tempDir } from "./harness/tools.js";
 import { pushManyTags, pushMultiArch, serveCli, tarEntries, XSS, type PushedFixture, type Served } from "./ui-fixtures.js";
@@ -114,10 +115,10 @@ async function walk(page: Page, base: string, registry: string, client: Registry
   await page.click(`table.platforms tbody tr:nth-child(2) a`);
   await page.waitForSelector("table.layers");
   const img = f.images[1]!;
-  const manifest = JSON.parse((await client.getManifest(repo, img.digest)).bytes.toString()) as { layers: Array<{ digest: string; mediaType: string }>; config: { digest: string } };
+  const manifest = JSON.parse((await client.getManifest(repo, img.manifestDesc.digest)).bytes.toString()) as { layers: Array<{ digest: string; mediaType: string }>; config: { digest: string } };
   assert.deepEqual(await attrs(page, "table.layers tbody tr", "data-digest"), manifest.layers.map((l) => l.digest));
   assert.deepEqual(await texts(page, "table.layers tbody tr td:nth-child(3)"), manifest.layers.map((l) => l.mediaType));
-  const config = JSON.parse((await streamToBuffer(await client.fetchBlob(repo, { digest: manifest.config.digest }))).toString()) as {
+  const config = JSON.parse((await streamBytes(await client.fetchBlob(repo, { digest: manifest.config.digest }))).toString()) as {
     config: { Labels: Record<string, string>; Env: string[]; User: string };
   };
   const labelRows = await page.locator("table.labels tbody tr").evaluateAll((trs) => trs.map((tr) => [...tr.children].map((td) => td.textContent)));
@@ -140,15 +141,9 @@ async function walk(page: Page, base: string, registry: string, client: Registry
   assert.equal(await page.getAttribute(".layer-size", "title"), `${size} bytes`);
   assert.deepEqual(await texts(page, "dl.kv dd code"), [layer.desc.digest, manifest.layers[1]!.mediaType], "digest and the manifest's media type");
   assert.ok((await texts(page, ".copyline code"))[0]!.startsWith(`tcrane blob ${registry}/${f.repo}@${layer.desc.digest} > `));
-  const blob = await streamToBuffer(await client.fetchBlob(repo, { digest: layer.desc.digest }));
+  const blob = await streamBytes(await client.fetchBlob(repo, { digest: layer.desc.digest }));
   assert.deepEqual(await texts(page, "table.entries tbody tr td:nth-child(3)"), await tarEntries(blob));
   assert.deepEqual(dialogs, []);
-}
-
-async function streamToBuffer(s: NodeJS.ReadableStream): Promise<Buffer> {
-  const parts: Buffer[] = [];
-  for await (const c of s as AsyncIterable<Buffer>) parts.push(c);
-  return Buffer.concat(parts);
 }
 
 async function newContext(opts: Parameters<Browser["newContext"]>[0] = {}): Promise<BrowserContext> {
@@ -188,7 +183,7 @@ test("registry serve: the page in chromium, from / to a layer, the XSS label as 
     const phone = await newContext({ viewport: { width: 390, height: 844 }, colorScheme: "dark", deviceScaleFactor: 1 });
     try {
       const p = await phone.newPage();
-      await p.goto(`http://${host}/#repo=${encodeURIComponent(f.repo)}&ref=${f.images[1]!.digest}`);
+      await p.goto(`http://${host}/#repo=${encodeURIComponent(f.repo)}&ref=${f.images[1]!.manifestDesc.digest}`);
       await p.waitForSelector("table.labels");
       const bg = await p.evaluate<string>("getComputedStyle(document.body).backgroundColor");
       assert.equal(bg, "rgb(13, 17, 23)", "dark mode follows prefers-color-scheme");
@@ -202,7 +197,7 @@ test("registry serve: the page in chromium, from / to a layer, the XSS label as 
         ["", "ul.repos"],
         [`repo=${encodeURIComponent(f.repo)}`, '[data-state="done"]'],
         [`repo=${encodeURIComponent(f.repo)}&ref=${f.tag}`, "table.referrers"],
-        [`repo=${encodeURIComponent(f.repo)}&ref=${f.images[0]!.digest}&layer=${f.images[0]!.layerDescs[0]!.digest}`, "table.entries"],
+        [`repo=${encodeURIComponent(f.repo)}&ref=${f.images[0]!.manifestDesc.digest}&layer=${f.images[0]!.layers[0]!.desc.digest}`, "table.entries"],
       ] as const) {
         await p.goto(`http://${host}/#${hash}`);
         await p.waitForSelector(ready);
