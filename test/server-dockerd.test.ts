@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { startRegistry, type RunningRegistry } from "../src/server/index.js";
 import { startDockerd, type Dockerd } from "./harness/dockerd.js";
 import { requireBinary, run, tempDir } from "./harness/tools.js";
-import { makeImage, writeLayout } from "./server-fixtures.js";
+import { makeImage, REF_NAME, writeLayout } from "./fixtures/images.js";
 
 let root: string;
 let cleanup: () => Promise<void>;
@@ -35,15 +35,15 @@ test("dockerd pulls an image from the registry and pushes it back under a new na
   let reg: RunningRegistry | undefined;
   try {
     reg = await startRegistry({ dir: join(root, "store") });
-    const img = await makeImage([3000, 50000]);
+    const img = await makeImage({ layers: [3000, 50000] });
     const src = join(root, "src");
-    await writeLayout(src, [img], [{ "org.opencontainers.image.ref.name": "v1" }]);
+    await writeLayout(src, [{ node: img, annotations: { [REF_NAME]: "v1" } }]);
     const r = await run("skopeo", ["copy", "--dest-tls-verify=false", `oci:${src}:v1`, `docker://${reg.host}/demo/app:v1`]);
     assert.equal(r.code, 0, r.stderr);
     const pulled = await docker("pull", `${reg.host}/demo/app:v1`);
-    assert.match(pulled, new RegExp(`Digest: ${img.manifestDigest}`));
+    assert.match(pulled, new RegExp(`Digest: ${img.manifestDesc.digest}`));
     const digests = JSON.parse(await docker("image", "inspect", "--format", "{{json .RepoDigests}}", `${reg.host}/demo/app:v1`));
-    assert.deepEqual(digests, [`${reg.host}/demo/app@${img.manifestDigest}`]);
+    assert.deepEqual(digests, [`${reg.host}/demo/app@${img.manifestDesc.digest}`]);
     await docker("tag", `${reg.host}/demo/app:v1`, `${reg.host}/pushed/by-docker:v2`);
     await docker("push", `${reg.host}/pushed/by-docker:v2`);
     const info = await run("skopeo", ["inspect", "--tls-verify=false", `docker://${reg.host}/pushed/by-docker:v2`]);
