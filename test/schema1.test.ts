@@ -18,7 +18,9 @@ import { requireBinary, run, tcrane, tempDir } from "./harness/tools.js";
 import { makeSchema1Image, newSigningKey, prettySign, signPayload, type Schema1Image } from "./schema1-fixture.js";
 import { goCompact, goString, goTime, manifestDigest, parseSchema1, schema1Layers, schema1Payload, schema1ToSchema2Config } from "../src/image/schema1.js";
 import { DOCKER_MANIFEST_SCHEMA1, DOCKER_MANIFEST_SCHEMA1_SIGNED, isManifest } from "../src/image/mediatypes.js";
-import { readManifest } from "../src/transfer/engine.js";
+import { copyImage, readManifest } from "../src/transfer/engine.js";
+import type { Descriptor } from "../src/image/types.js";
+import { MemoryStore } from "./helpers/memory.js";
 import { TcraneError } from "../src/errors.js";
 
 const SKOPEO = requireBinary("skopeo");
@@ -150,8 +152,14 @@ test("schema1: copy registry → registry keeps the digest (another registry, an
 test("schema1: copy into docker-archive converts as skopeo does: the same image ID, the digest change said in one line", async () => {
   const ours = join(work.dir, "ours.tar");
   const theirs = join(work.dir, "theirs.tar");
+  const logStart = src.logs().length;
   const c = await tcrane(["copy", ref, `docker-archive:${ours}:old/app:v1`]);
   assert.equal(c.code, 0, c.stderr);
+  // one download per layer: the diff IDs were computed as the layers streamed into the archive
+  await new Promise((r) => setTimeout(r, 200));
+  const gets = src.logs().slice(logStart).split("\n").filter((l) => /^127\.0\.0\.1 .*"GET \/v2\/old\/app\/blobs\//.test(l));
+  for (const l of img.layers) assert.equal(gets.filter((g) => g.includes(l.digest)).length, 1, l.digest);
+  assert.equal(gets.length, img.layers.length, "the throwaway entries' empty blob is not fetched");
   const warning = c.stderr.trim().split("\n").filter((l) => /schema 1/.test(l));
   assert.equal(warning.length, 1, c.stderr);
   assert.match(warning[0]!, new RegExp(`^tcrane: warning: Docker schema 1 image ${img.digest} converted to Docker schema 2 sha256:[0-9a-f]{64} \\(.*cannot hold Docker schema 1\\): the digest changes$`));
@@ -286,4 +294,72 @@ test("schema1 unit: Go-exact JSON (strings, raw compaction, times) and the conve
   for (const k of ["id", "parent", "Size", "throwaway"]) assert.ok(!keys.includes(k), k);
   assert.match(config, /"rootfs":\{"type":"layers","diff_ids":\["sha256:/);
   assert.match(config, /"history":\[\{"created":"2016-01-02T03:04:05\.123456789Z","created_by":"\/bin\/sh -c #\(nop\) ADD file:base in \/"\},/);
+});
+
+/** A memory store that answers blob sizes like a registry's HEAD. */
+class SizingStore extends MemoryStore {
+  async blobSize(digest: string): Promise<number | undefined> {
+    return this.blobs.get(digest)?.length;
+  }
+}
+
+function seed(store: MemoryStore, i: Schema1Image, bytes: Buffer, mediaType: string): Descriptor {
+  for (const [d, b] of i.blobs) store.blobs.set(d, b);
+  const desc = { mediaType, digest: manifestDigest(bytes, mediaType), size: bytes.length };
+  store.blobs.set(desc.digest, bytes);
+  store.tags.set("v1", desc);
+  return desc;
+}
+
+test("schema1 engine: into a sink that holds schema 1 every blob and the bytes as they are; into others a conversion, each layer fetched once", async () => {
+  const i = await makeSchema1Image({ name: "a/b", tag: "t" });
+  // a registry-like sink: all four fsLayers' blobs (three distinct), the manifest bytes unchanged
+  const src1 = new SizingStore("src");
+  const root = seed(src1, i, i.signed, DOCKER_MANIFEST_SCHEMA1_SIGNED);
+  const keep = new MemoryStore("keep", { schema1: true });
+  const kept = await copyImage(src1, "v1", keep, { tags: ["v1"] });
+  assert.equal(kept.descriptor.digest, i.digest);
+  assert.equal(kept.converted, undefined);
+  assert.deepEqual(keep.blobs.get(i.digest), i.signed);
+  assert.deepEqual(new Set([...keep.blobs.keys()].filter((d) => d !== i.digest)), new Set(i.blobs.keys()));
+  // a file-like sink: converted; the throwaway layers' (empty) blob is not copied
+  const src2 = new SizingStore("src");
+  seed(src2, i, i.signed, DOCKER_MANIFEST_SCHEMA1_SIGNED);
+  const events: string[] = [];
+  const conv = new MemoryStore("file");
+  const r = await copyImage(src2, "v1", conv, { tags: ["v1"], onEvent: (e) => events.push(e.type) });
+  assert.deepEqual(r.converted, { from: i.digest, to: r.descriptor.digest });
+  assert.equal(r.descriptor.mediaType, "application/vnd.docker.distribution.manifest.v2+json");
+  assert.ok(events.includes("manifest-converted"));
+  const m = JSON.parse(conv.blobs.get(r.descriptor.digest)!.toString()) as { config: Descriptor; layers: Descriptor[] };
+  assert.deepEqual(m.layers.map((l) => [l.digest, l.size, l.mediaType]), i.layers.map((l) => [l.digest, l.size, "application/vnd.docker.image.rootfs.diff.tar.gzip"]));
+  const cfg = JSON.parse(conv.blobs.get(m.config.digest)!.toString()) as { rootfs: { diff_ids: string[] } };
+  assert.deepEqual(cfg.rootfs.diff_ids, i.layers.map((l) => l.diffId));
+  for (const l of i.layers) assert.equal(src2.fetches.filter((d) => d === l.digest).length, 1, "one download per layer: the diff ID is computed as it streams");
+  assert.equal(conv.blobs.size, 2 + i.layers.length);
+  assert.equal(root.digest, i.digest);
+  // the sink had a layer already: it is read again for its diff ID only, and the result is the same
+  const src3 = new SizingStore("src");
+  seed(src3, i, i.signed, DOCKER_MANIFEST_SCHEMA1_SIGNED);
+  const partial = new MemoryStore("file2");
+  partial.blobs.set(i.layers[0]!.digest, i.blobs.get(i.layers[0]!.digest)!);
+  const r3 = await copyImage(src3, "v1", partial, { tags: ["v1"] });
+  assert.equal(r3.descriptor.digest, r.descriptor.digest);
+});
+
+test("schema1 engine: an unsigned v1+json manifest from a source without sizes (counted by reading); a corrupt layer fails the conversion", async () => {
+  const i = await makeSchema1Image({ name: "a/b", tag: "t" });
+  const src = new MemoryStore("plain");
+  const root = seed(src, i, i.payload, DOCKER_MANIFEST_SCHEMA1);
+  assert.equal(root.digest, sha(i.payload));
+  const sink = new MemoryStore("file");
+  const r = await copyImage(src, "v1", sink, { tags: ["v1"] });
+  const m = JSON.parse(sink.blobs.get(r.descriptor.digest)!.toString()) as { config: Descriptor };
+  assert.deepEqual((JSON.parse(sink.blobs.get(m.config.digest)!.toString()) as { rootfs: { diff_ids: string[] } }).rootfs.diff_ids, i.layers.map((l) => l.diffId));
+  // a layer whose bytes are not its digest
+  const bad = new SizingStore("bad");
+  seed(bad, i, i.signed, DOCKER_MANIFEST_SCHEMA1_SIGNED);
+  const b = bad.blobs.get(i.layers[1]!.digest)!;
+  bad.corrupt.set(i.layers[1]!.digest, Buffer.concat([b.subarray(0, b.length - 1), Buffer.from([b[b.length - 1]! ^ 1])]));
+  await assert.rejects(copyImage(bad, "v1", new MemoryStore("x"), { tags: ["v1"] }), (e: unknown) => e instanceof TcraneError && e.code === "DIGEST_MISMATCH");
 });

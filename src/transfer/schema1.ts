@@ -21,14 +21,24 @@ function isBlobSizer(x: unknown): x is BlobSizer {
   return typeof (x as BlobSizer)?.blobSize === "function";
 }
 
-/** The size of a schema 1 layer blob in `source`; NOT_FOUND when the source does not have it. */
+/**
+ * The size of a schema 1 layer blob in `source` (schema 1 lists none): a registry's HEAD, else the
+ * blob read through once and counted (local places: archives, layouts), its digest checked on the
+ * way. NOT_FOUND when the source does not have it.
+ */
 export async function schema1BlobSize(source: Source, digest: string, opts: CallOptions = {}): Promise<number> {
-  if (!isBlobSizer(source)) {
-    throw new TcraneError("UNSUPPORTED", "a Docker schema 1 image lists no layer sizes, and this source cannot look them up", { what: source.description });
+  if (isBlobSizer(source)) {
+    const size = await source.blobSize(digest, opts);
+    if (size === undefined) throw new TcraneError("NOT_FOUND", "layer blob unknown to the registry", { what: `${source.description}@${digest}` });
+    return size;
   }
-  const size = await source.blobSize(digest, opts);
-  if (size === undefined) throw new TcraneError("NOT_FOUND", "layer blob unknown to the registry", { what: `${source.description}@${digest}` });
-  return size;
+  const v = verifier({ digest }, `${source.description}@${digest}`);
+  await pipeline(await source.fetch({ mediaType: "application/octet-stream", digest, size: 0 }, { signal: opts.signal, verify: false }), v, async function* (s: AsyncIterable<Buffer>) {
+    for await (const _ of s) {
+      /* count */
+    }
+  }, { signal: opts.signal });
+  return v.bytes;
 }
 
 /** A layer's diff ID as its bytes pass: `gzip` tells whether the blob was gzip (else the diff ID is its own digest). */
