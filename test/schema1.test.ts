@@ -215,6 +215,22 @@ test("schema1: copy into oci and oci-archive converts; skopeo reads both (layers
   assert.equal(index.manifests[0]!.mediaType, "application/vnd.docker.distribution.manifest.v2+json");
 });
 
+test("schema1: validate checks it as it is; pull converts into crane's tarball", async () => {
+  const v = await tcrane(["validate", "--json", `docker://${ref}`]);
+  assert.equal(v.code, 0, v.stderr);
+  assert.doesNotMatch(v.stderr, /converted/);
+  const out = JSON.parse(v.stdout) as Array<{ digest: string; blobs: number }> | { digest: string; blobs: number };
+  const r = Array.isArray(out) ? out[0]! : out;
+  assert.equal(r.digest, img.digest);
+  assert.equal(r.blobs, img.blobs.size);
+  const pulled = join(work.dir, "pulled.tar");
+  const p = await tcrane(["pull", ref, pulled]);
+  assert.equal(p.code, 0, p.stderr);
+  assert.match(p.stderr, /converted to Docker schema 2/);
+  const s = JSON.parse(await skopeo("inspect", `docker-archive:${pulled}`)) as { Layers: string[] };
+  assert.equal(s.Layers.length, img.layers.length);
+});
+
 test("schema1: commands that need a schema 2 image say so in one line", async () => {
   const r = await tcrane(["config", ref]);
   assert.equal(r.code, 1, r.stderr);
