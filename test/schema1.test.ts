@@ -21,6 +21,7 @@ import { DOCKER_MANIFEST_SCHEMA1, DOCKER_MANIFEST_SCHEMA1_SIGNED, isManifest } f
 import { copyImage, readManifest } from "../src/transfer/engine.js";
 import type { Descriptor } from "../src/image/types.js";
 import { MemoryStore } from "./helpers/memory.js";
+import { tarBytes } from "./fixtures/archives.js";
 import { TcraneError } from "../src/errors.js";
 
 const SKOPEO = requireBinary("skopeo");
@@ -229,6 +230,16 @@ test("schema1: validate checks it as it is; pull converts into crane's tarball",
   assert.match(p.stderr, /converted to Docker schema 2/);
   const s = JSON.parse(await skopeo("inspect", `docker-archive:${pulled}`)) as { Layers: string[] };
   assert.equal(s.Layers.length, img.layers.length);
+  // the classic docker save layout holds the layers uncompressed: their digests are the diff IDs
+  const legacy = join(work.dir, "legacy.tar");
+  const l = await tcrane(["pull", "--format", "legacy", ref, legacy]);
+  assert.equal(l.code, 0, l.stderr);
+  const lv = await tcrane(["validate", legacy]);
+  assert.equal(lv.code, 0, lv.stderr);
+  const list = (await run("tar", ["-tf", legacy])).stdout.split("\n").filter((n) => n.endsWith("/layer.tar"));
+  assert.equal(list.length, img.layers.length);
+  const tars = await Promise.all(list.map(async (n) => sha(Buffer.from((await run("sh", ["-c", `tar -xOf '${legacy}' '${n}' | base64 -w0`])).stdout, "base64"))));
+  assert.deepEqual(new Set(tars), new Set(img.layers.map((x) => x.diffId)));
 });
 
 test("schema1: commands that need a schema 2 image say so in one line", async () => {
@@ -378,4 +389,19 @@ test("schema1 engine: an unsigned v1+json manifest from a source without sizes (
   const b = bad.blobs.get(i.layers[1]!.digest)!;
   bad.corrupt.set(i.layers[1]!.digest, Buffer.concat([b.subarray(0, b.length - 1), Buffer.from([b[b.length - 1]! ^ 1])]));
   await assert.rejects(copyImage(bad, "v1", new MemoryStore("x"), { tags: ["v1"] }), (e: unknown) => e instanceof TcraneError && e.code === "DIGEST_MISMATCH");
+});
+
+test("schema1 engine: a layer that is not gzip cannot be converted (one clear error); into a registry-like sink it is copied as it is", async () => {
+  const tar = await tarBytes([{ name: "a.txt", data: "plain\n" }]);
+  const id = "a".repeat(64);
+  const payload = Buffer.from(JSON.stringify({ schemaVersion: 1, name: "a/b", tag: "t", architecture: "amd64", fsLayers: [{ blobSum: sha(tar) }], history: [{ v1Compatibility: JSON.stringify({ id, architecture: "amd64", os: "linux" }) }] }, null, 3));
+  const src = new SizingStore("src");
+  src.blobs.set(sha(tar), tar);
+  const desc = { mediaType: DOCKER_MANIFEST_SCHEMA1, digest: sha(payload), size: payload.length };
+  src.blobs.set(desc.digest, payload);
+  src.tags.set("v1", desc);
+  await assert.rejects(copyImage(src, "v1", new MemoryStore("file"), { tags: ["v1"] }), (e: unknown) => e instanceof TcraneError && e.code === "UNSUPPORTED" && /not gzip-compressed/.test(e.message));
+  const keep = new MemoryStore("keep", { schema1: true });
+  assert.equal((await copyImage(src, "v1", keep, { tags: ["v1"] })).descriptor.digest, desc.digest);
+  assert.deepEqual(keep.blobs.get(sha(tar)), tar);
 });

@@ -13,7 +13,7 @@ import { RegistryError, TcraneError, VerificationError } from "../errors.js";
 import { verifier } from "../image/digest.js";
 import type { Descriptor, Platform } from "../image/types.js";
 import { children, parseAnyManifest } from "../image/manifest.js";
-import { DOCKER_LAYER, DOCKER_UNCOMPRESSED_LAYER, isIndex, isManifest, isDistributable, isSchema1, layerCompression } from "../image/mediatypes.js";
+import { DOCKER_LAYER, isIndex, isManifest, isDistributable, isSchema1, layerCompression } from "../image/mediatypes.js";
 import { SCHEMA1_LAYER, manifestDigest, parseSchema1, schema1Layers, schema1ToSchema2Config, schema2ConfigDescriptor, schema2Manifest } from "../image/schema1.js";
 import { selectManifest, DEFAULT_PLATFORM } from "../image/platform.js";
 import { isMounter, isReferencePusher, isSource, isStreamPusher, type Sink, type SinkTraits, type Source } from "../transports/types.js";
@@ -390,7 +390,15 @@ export async function copyDescriptor(source: Source, root: Descriptor, sink: Sin
     const layerOf = (digest: string) => {
       let p = diffIds.get(digest);
       if (!p) {
-        p = sized(digest).then(async (d) => ({ desc: d, diff: await copyLayerWithDiffId(d) }));
+        // docker pushed schema 1 layers gzip-compressed; the sink is told so before any byte flows
+        p = sized(digest).then(async (d) => {
+          const layer = { ...d, mediaType: DOCKER_LAYER };
+          const diff = await copyLayerWithDiffId(layer);
+          if (!diff.gzip) {
+            throw new TcraneError("UNSUPPORTED", "a layer of this Docker schema 1 image is not gzip-compressed: it cannot be converted to schema 2", { what: `${source.description}@${digest}` });
+          }
+          return { desc: layer, diff };
+        });
         diffIds.set(digest, p);
       }
       return p;
@@ -405,7 +413,7 @@ export async function copyDescriptor(source: Source, root: Descriptor, sink: Sin
       fetch: async () => Readable.from([config]),
     };
     await smallLimit(() => pushBlob(configSource, configDesc, false));
-    const layerDescs = done.map((l) => ({ mediaType: l.diff.gzip ? DOCKER_LAYER : DOCKER_UNCOMPRESSED_LAYER, size: l.desc.size, digest: l.desc.digest }));
+    const layerDescs = done.map((l) => ({ mediaType: DOCKER_LAYER, size: l.desc.size, digest: l.desc.digest }));
     const out = schema2Manifest(configDesc, layerDescs);
     emit({ type: "manifest-converted", from: desc.digest, digest: out.descriptor.digest, mediaType: out.descriptor.mediaType, reason: `${sink.description} cannot hold Docker schema 1` });
     result.converted = { from: desc.digest, to: out.descriptor.digest };
