@@ -4,6 +4,7 @@ import { chmod, mkdir, readFile, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import { tcrane, withTempDir } from "./harness/tools.js";
+import { startDistribution } from "./harness/distribution.js";
 import {
   DockerKeychain,
   eraseCredential,
@@ -311,6 +312,23 @@ test("keychain: tcrane auth get reads DOCKER_AUTH_CONFIG before the file", async
     assert.equal(bad.code, 2);
     assert.equal(bad.stderr, "tcrane: $DOCKER_AUTH_CONFIG: parsing config file: Expected property name or '}' in JSON at position 1\n");
   });
+});
+
+test("keychain: DOCKER_AUTH_CONFIG signs in to a real registry (htpasswd), over a wrong password in the file", async () => {
+  const reg = await startDistribution({ mode: "basic", users: { ci: "ci-secret-pw-1" } });
+  try {
+    await withSandbox(async (s) => {
+      await writeJson(join(s.home, ".docker/config.json"), { auths: { [reg.host]: { auth: b64("ci:wrong-password") } } });
+      const env = { ...process.env, ...s.env, DOCKER_CONFIG: undefined };
+      const refused = await tcrane(["catalog", reg.host], { env });
+      assert.equal(refused.code, 4, refused.stderr);
+      const ok = await tcrane(["catalog", reg.host, "-v"], { env: { ...env, DOCKER_AUTH_CONFIG: JSON.stringify({ auths: { [reg.host]: { auth: b64("ci:ci-secret-pw-1") } } }) } });
+      assert.equal(ok.code, 0, ok.stderr);
+      assert.doesNotMatch(ok.stderr, /ci-secret-pw-1|Y2k6Y2ktc2VjcmV0LXB3LTE/); // never in --verbose
+    });
+  } finally {
+    await reg.stop();
+  }
 });
 
 test("keychain: credsStore and credHelpers through docker-credential-* (found, token, not found)", async () => {
