@@ -299,7 +299,7 @@ test("schema1 unit: parser checks (lengths, ids, parent chain) and merges repeat
   bad((o) => (o.history[1]!.v1Compatibility = JSON.stringify({ ...JSON.parse(o.history[1]!.v1Compatibility), id: "x" })), /history\[1\]\.v1Compatibility\.id: must be 64 hex digits/);
   bad((o) => (o.history[1]!.v1Compatibility = JSON.stringify({ ...JSON.parse(o.history[1]!.v1Compatibility), parent: "a".repeat(64) })), /history\[1\]: parent id a+ is not the next entry's id/);
   bad((o) => (o.history[1]!.v1Compatibility = "{"), /history\[1\]\.v1Compatibility: invalid JSON/);
-  // the same id twice in a row is one entry (docker wrote such manifests); the first (newest) is kept
+  // the same id twice in a row is one entry (docker wrote such manifests), as containers/image merges them
   const dup = structuredClone(base);
   dup.fsLayers.splice(1, 0, dup.fsLayers[1]);
   dup.history.splice(1, 0, dup.history[1]!);
