@@ -249,6 +249,15 @@ test("schema1: commands that need a schema 2 image say so in one line", async ()
   assert.match(r.stderr, /^tcrane: .*a Docker schema 1 image \(legacy\): this reads schema 2 and OCI images only; manifest, digest, inspect and copy handle schema 1/);
 });
 
+test("schema1: tag and delete work by the payload's digest (run last: it deletes the image)", async () => {
+  const t = await tcrane(["tag", ref, "v2"]);
+  assert.equal(t.code, 0, t.stderr);
+  assert.equal((await tcrane(["digest", `${src.host}/old/app:v2`])).stdout.trim(), img.digest);
+  const d = await tcrane(["delete", `${src.host}/old/app:v2`]);
+  assert.equal(d.code, 0, d.stderr);
+  assert.equal((await tcrane(["digest", ref])).code, 3, "v1 named the same manifest: gone too");
+});
+
 // ---- units ----
 
 test("schema1 unit: the digest rule — signed: the payload's; unsigned v1+json: the bytes'; other types: the bytes'", async () => {
