@@ -14,6 +14,7 @@ import { join } from "node:path";
 import { Readable } from "node:stream";
 import { request } from "undici";
 import { startDistribution, type Distribution } from "./harness/distribution.js";
+import { podman } from "./harness/dockerd.js";
 import { requireBinary, run, tcrane, tempDir } from "./harness/tools.js";
 import { makeSchema1Image, newSigningKey, prettySign, signPayload, type Schema1Image } from "./schema1-fixture.js";
 import { goCompact, goString, goTime, manifestDigest, parseSchema1, schema1Layers, schema1Payload, schema1ToSchema2Config } from "../src/image/schema1.js";
@@ -183,6 +184,12 @@ test("schema1: copy into docker-archive converts as skopeo does: the same image 
   assert.deepEqual(config.rootfs.diff_ids, img.layers.map((l) => l.diffId));
   assert.deepEqual(config.history.map((h) => h.empty_layer === true), [false, true, false, true]);
   assert.match(co.toString(), /ENV GREETING=hi \\u0026 \\u003cbye\\u003e/);
+  // podman loads it (checking every layer against its diff ID): the image ID is the config's digest
+  const pm = podman(join(work.dir, "podman"));
+  const load = await pm("load", "-i", ours);
+  assert.equal(load.code, 0, load.stderr);
+  const ls = await pm("images", "--no-trunc", "--format", "{{.ID}} {{.Repository}}:{{.Tag}}");
+  assert.match(ls.stdout, new RegExp(`^(sha256:)?${sha(co).slice(7)} localhost/old/app:v1$`, "m"), ls.stdout);
   // skopeo reads our archive
   const s = JSON.parse(await skopeo("inspect", `docker-archive:${ours}`)) as { Layers: string[]; Env: string[]; Architecture: string };
   assert.equal(s.Layers.length, 2);
