@@ -91,7 +91,7 @@ export interface DockerKeychainOptions {
   env?: Env;
 }
 
-/** The variable holding a whole config.json document, read before any file (docker CLI 28). */
+/** The variable holding a whole config.json document, read before any file (docker CLI: configfile.GetCredentialsStore). */
 export const DOCKER_AUTH_CONFIG = "DOCKER_AUTH_CONFIG";
 
 /**
