@@ -6,7 +6,8 @@
 import { createHash, type Hash } from "node:crypto";
 import { Transform, type TransformCallback } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import { createGunzip, type Gunzip } from "node:zlib";
+import type { Gunzip } from "node:zlib";
+import { zlib } from "../builtins.js";
 import { TcraneError } from "../errors.js";
 import { verifier } from "../image/digest.js";
 import type { Descriptor } from "../image/types.js";
@@ -82,7 +83,7 @@ export class DiffIdTap extends Transform {
     this.#decided = true;
     this.#gzip = head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b;
     if (this.#gzip) {
-      this.#gunzip = createGunzip();
+      this.#gunzip = zlib().createGunzip();
       this.#gunzip.on("data", (d: Buffer) => this.#hash.update(d));
       this.#gunzip.on("error", (e) => this.destroy(new TcraneError("MALFORMED", `layer is not valid gzip: ${e.message}`, { cause: e })));
     }
