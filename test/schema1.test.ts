@@ -223,7 +223,7 @@ test("schema1: copy into oci and oci-archive converts; skopeo reads both (layers
   assert.equal(index.manifests[0]!.mediaType, "application/vnd.docker.distribution.manifest.v2+json");
 });
 
-test("schema1: validate checks it as it is; pull converts into crane's tarball", async () => {
+test("schema1: validate checks it as it is; pull and save convert", async () => {
   const v = await tcrane(["validate", "--json", `docker://${ref}`]);
   assert.equal(v.code, 0, v.stderr);
   assert.doesNotMatch(v.stderr, /converted/);
@@ -237,6 +237,13 @@ test("schema1: validate checks it as it is; pull converts into crane's tarball",
   assert.match(p.stderr, /converted to Docker schema 2/);
   const s = JSON.parse(await skopeo("inspect", `docker-archive:${pulled}`)) as { Layers: string[] };
   assert.equal(s.Layers.length, img.layers.length);
+  // save: the air-gap bundle holds the converted image, which validate checks offline
+  const bundle = join(work.dir, "bundle.tar");
+  const sv = await tcrane(["save", ref, "-o", bundle]);
+  assert.equal(sv.code, 0, sv.stderr);
+  assert.match(sv.stderr, /converted to Docker schema 2/);
+  const bv = await tcrane(["validate", bundle]);
+  assert.equal(bv.code, 0, bv.stderr);
   // the classic docker save layout holds the layers uncompressed: their digests are the diff IDs
   const legacy = join(work.dir, "legacy.tar");
   const l = await tcrane(["pull", "--format", "legacy", ref, legacy]);
