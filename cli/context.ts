@@ -12,6 +12,7 @@ import type { TransportContext } from "../src/transports/index.js";
 import { timeoutOptions, type GlobalArgs } from "./globals.js";
 import { warnOnce } from "./output.js";
 import { createProgress, type Progress } from "./progress.js";
+import type { TransferEvent } from "../src/transfer/events.js";
 
 /** Everything a command handler uses. */
 export interface CommandContext extends TransportContext {
@@ -87,7 +88,11 @@ export function opOptions(ctx: CommandContext) {
     jobs: ctx.args.jobs,
     platform: ctx.platform,
     signal: ctx.signal,
-    onEvent: ctx.progress.listener,
+    onEvent: (e: TransferEvent) => {
+      // the digest change of a converted schema 1 image is said whatever the progress mode
+      if (e.type === "manifest-converted") warnOnce(`Docker schema 1 image ${e.from} converted to Docker schema 2 ${e.digest} (${e.reason}): the digest changes`);
+      ctx.progress.listener(e);
+    },
     allowNondistributable: ctx.args["allow-nondistributable-artifacts"],
   };
 }

@@ -8,7 +8,7 @@ import { toTcraneError, TcraneError } from "../src/errors.js";
 import { redactText } from "../src/redact.js";
 import { withGlobals } from "./globals.js";
 import { loadCommands } from "./commands/index.js";
-import { flushWarnings } from "./output.js";
+import { flushWarnings, stdoutOutcome, watchStdout } from "./output.js";
 
 /**
  * tcrane's version, read from package.json: the nearest one named "tcrane" above this module, which
@@ -77,12 +77,20 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   }
   skipHelpCache(y);
+  watchStdout();
+  let failure: unknown;
   try {
     for (const c of await loadCommands(argv)) y = y.command(c);
     await y.parseAsync();
   } catch (err) {
-    code = reportError(err, verbose);
+    failure = err;
   }
+  // a failed stdout decides how the run ends: its reader gone ⇒ quiet; a real write error ⇒ that line
+  await new Promise((r) => setImmediate(r)); // a stdout error emitted with the failure arrives first
+  const out = stdoutOutcome();
+  if (out && "status" in out) code = out.status;
+  else if (out) code = reportError(out.error, verbose);
+  else if (failure !== undefined) code = reportError(failure, verbose);
   flushWarnings();
   process.exitCode = code;
   return code;

@@ -86,6 +86,8 @@ function plainLine(e: TransferEvent): string | undefined {
       return `${short(e.digest)}: mounted from ${e.from}`;
     case "blob-compressed":
       return `${short(e.from)}: compressed to ${short(e.digest)} (${formatBytes(e.size)})`;
+    case "manifest-converted":
+      return `${short(e.from)}: Docker schema 1 converted to schema 2 ${short(e.digest)}`;
     default:
       return undefined;
   }

@@ -10,6 +10,21 @@ export * from "./image/types.js";
 export * from "./image/digest.js";
 export * from "./image/mediatypes.js";
 export * from "./image/manifest.js";
+export {
+  SCHEMA1_LAYER,
+  manifestDigest,
+  parseSchema1,
+  schema1Inspect,
+  schema1Layers,
+  schema1MediaType,
+  schema1Payload,
+  schema1ToSchema2Config,
+  schema2Manifest,
+  type Schema1,
+  type Schema1Inspect,
+  type Schema1Layer,
+  type V1Compatibility,
+} from "./image/schema1.js";
 export * from "./image/platform.js";
 export * from "./image/compression.js";
 export {
@@ -19,6 +34,8 @@ export {
   eraseCredential,
   resolveCliCredentials,
   anonymousKeychain,
+  envAuthConfig,
+  DOCKER_AUTH_CONFIG,
   parseConfig as parseDockerConfig,
   type AuthTarget,
   type Credential,

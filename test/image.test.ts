@@ -181,7 +181,7 @@ test("parseAnyManifest: kind from body mediaType, content type, or shape", () =>
 
 test("parseAnyManifest: mismatch, schema1, unknown types", () => {
   assert.throws(() => parseAnyManifest(j(ociIndex), mt.DOCKER_MANIFEST_LIST), { code: "MALFORMED", message: /does not match the content type/ });
-  assert.throws(() => parseAnyManifest(j({ schemaVersion: 1, name: "x", tag: "y", fsLayers: [] })), { code: "UNSUPPORTED", message: /schema1/ });
+  assert.throws(() => parseAnyManifest(j({ schemaVersion: 1, name: "x", tag: "y", fsLayers: [] })), { code: "UNSUPPORTED", message: /Docker schema 1/ });
   assert.throws(() => parseAnyManifest(j({ schemaVersion: 1 }), mt.DOCKER_MANIFEST_SCHEMA1_SIGNED), { code: "UNSUPPORTED" });
   assert.throws(() => parseAnyManifest(j({ ...ociIndex, mediaType: "application/vnd.example.thing" })), {
     code: "UNKNOWN_MEDIA_TYPE",
@@ -204,7 +204,7 @@ test("children(): the one graph derivation", () => {
 });
 
 test("media type predicates, compression and Docker/OCI equivalents", () => {
-  const rows: Array<[string, { index?: boolean; image?: boolean; layer?: boolean; config?: boolean; dist?: boolean; comp?: Compression }]> = [
+  const rows: Array<[string, { index?: boolean; image?: boolean; schema1?: boolean; layer?: boolean; config?: boolean; dist?: boolean; comp?: Compression }]> = [
     [mt.OCI_INDEX, { index: true }],
     [mt.DOCKER_MANIFEST_LIST, { index: true }],
     [mt.OCI_MANIFEST, { image: true }],
@@ -221,12 +221,14 @@ test("media type predicates, compression and Docker/OCI equivalents", () => {
     [mt.OCI_RESTRICTED_LAYER_GZIP, { layer: true, comp: "gzip", dist: false }],
     [mt.OCI_RESTRICTED_LAYER_ZSTD, { layer: true, comp: "zstd", dist: true }],
     [mt.OCI_EMPTY, {}],
-    [mt.DOCKER_MANIFEST_SCHEMA1, {}],
+    [mt.DOCKER_MANIFEST_SCHEMA1, { schema1: true }],
+    [mt.DOCKER_MANIFEST_SCHEMA1_SIGNED, { schema1: true }],
   ];
   for (const [t, w] of rows) {
     assert.equal(mt.isIndex(t), !!w.index, t);
     assert.equal(mt.isImageManifest(t), !!w.image, t);
-    assert.equal(mt.isManifest(t), !!(w.index || w.image), t);
+    assert.equal(mt.isManifest(t), !!(w.index || w.image || w.schema1), t);
+    assert.equal(mt.isSchema1(t), !!w.schema1, t);
     assert.equal(mt.isLayer(t), !!w.layer, t);
     assert.equal(mt.isConfig(t), !!w.config, t);
     assert.equal(mt.isDistributable(t), w.dist ?? true, t);

@@ -3,7 +3,8 @@ import assert from "node:assert/strict";
 import { chmod, mkdir, readFile, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { Readable } from "node:stream";
-import { withTempDir } from "./harness/tools.js";
+import { tcrane, withTempDir } from "./harness/tools.js";
+import { startDistribution } from "./harness/distribution.js";
 import {
   DockerKeychain,
   eraseCredential,
@@ -211,6 +212,123 @@ test("keychain: podman's docker.io key matches Docker Hub", async () => {
     const kc = new DockerKeychain({ env: { ...s.env, REGISTRY_AUTH_FILE: f } });
     assert.equal((await kc.resolve({ registry: "index.docker.io", repository: "library/alpine" }))?.username, "pod");
   });
+});
+
+test("keychain: every Docker Hub name as a key (podman writes docker.io, docker.io/repo), crane's key too", async () => {
+  await withSandbox(async (s) => {
+    const f = join(s.dir, "auth.json");
+    const names = ["docker.io", "index.docker.io", "registry-1.docker.io", "https://index.docker.io/v1/"];
+    for (const [i, key] of names.entries()) {
+      await writeJson(f, { auths: { [key]: { auth: b64(`u-${i}:pw-${i}-xyz`) } } });
+      for (const registry of ["index.docker.io", "docker.io", "registry-1.docker.io"]) {
+        const kc = new DockerKeychain({ env: { ...s.env, REGISTRY_AUTH_FILE: f } });
+        assert.equal((await kc.resolve({ registry, repository: "library/alpine" }))?.username, `u-${i}`, `${key} for ${registry}`);
+      }
+    }
+    // a repository-scoped key under any Docker Hub name wins over the registry-wide one
+    await writeJson(f, {
+      auths: {
+        "docker.io": { auth: b64("hub-wide:pw-wide") },
+        "docker.io/team/app": { auth: b64("hub-team:pw-team") },
+      },
+    });
+    const kc = new DockerKeychain({ env: { ...s.env, REGISTRY_AUTH_FILE: f } });
+    assert.equal((await kc.resolve({ registry: "index.docker.io", repository: "team/app" }))?.username, "hub-team");
+    assert.equal((await kc.resolve({ registry: "index.docker.io", repository: "team/other" }))?.username, "hub-wide");
+    // a host that only looks like Docker Hub is not it
+    assert.equal(await kc.resolve({ registry: "docker.io.example.com", repository: "team/app" }), undefined);
+  });
+});
+
+test("keychain: DOCKER_AUTH_CONFIG before the config file, key by key (docker's in-memory store with the file as fallback)", async () => {
+  await withSandbox(async (s) => {
+    const envDoc = JSON.stringify({
+      auths: {
+        "r.example.com": { auth: b64("env-user:env-pw-1") },
+        "https://index.docker.io/v1/": { auth: b64("env-hub:env-pw-2") },
+        "only-env.example.com": { username: "env-only", password: "env-pw-3" },
+      },
+      credHelpers: { "h.example.com": "fake" }, // ignored, as docker does
+    });
+    // no config file at all: the variable alone is enough
+    const env = { ...s.env, DOCKER_AUTH_CONFIG: envDoc };
+    assert.deepEqual(await new DockerKeychain({ env }).resolve({ registry: "r.example.com" }), { username: "env-user", password: "env-pw-1" });
+    assert.equal((await new DockerKeychain({ env }).resolve({ registry: "docker.io", repository: "library/x" }))?.username, "env-hub");
+    assert.equal(await new DockerKeychain({ env }).resolve({ registry: "h.example.com" }), undefined);
+    assert.deepEqual(await calls(s), []);
+
+    // with a file: the variable wins for its keys (over the file's auths and over a helper), the file answers the rest
+    await writeJson(join(s.home, ".docker/config.json"), {
+      auths: {
+        "r.example.com": { auth: b64("file-user:file-pw-1") },
+        "r.example.com/team/app": { auth: b64("file-team:file-pw-2") },
+        "file-only.example.com": { auth: b64("file-only:file-pw-3") },
+      },
+      credHelpers: { "only-env.example.com": "fake", "h.example.com": "fake" },
+    });
+    await seedHelper(s, { "h.example.com": { Username: "helper-user", Secret: "helper-pw-4" }, "only-env.example.com": { Username: "x", Secret: "helper-pw-5" } });
+    const kc = new DockerKeychain({ env });
+    assert.equal((await kc.resolve({ registry: "r.example.com" }))?.username, "env-user");
+    assert.equal((await kc.resolve({ registry: "only-env.example.com" }))?.username, "env-only");
+    assert.equal((await kc.resolve({ registry: "file-only.example.com" }))?.username, "file-only");
+    assert.equal((await kc.resolve({ registry: "h.example.com" }))?.username, "helper-user");
+    // keys are tried as registry/repo then registry, each in the variable then the file
+    assert.equal((await kc.resolve({ registry: "r.example.com", repository: "team/app" }))?.username, "file-team");
+    assert.equal((await kc.resolve({ registry: "r.example.com", repository: "other" }))?.username, "env-user");
+    assert.deepEqual(await calls(s), ["get h.example.com"]); // the helper never asked for a key the variable holds
+    // an empty variable is no variable
+    assert.equal((await new DockerKeychain({ env: { ...s.env, DOCKER_AUTH_CONFIG: "" } }).resolve({ registry: "r.example.com" }))?.username, "file-user");
+    // the secrets are redacted
+    assert.equal(redactText("a env-pw-1 b env-pw-3"), "a REDACTED b REDACTED");
+  });
+});
+
+test("keychain: a malformed DOCKER_AUTH_CONFIG is one CONFIG error naming the variable, without its text", async () => {
+  await withSandbox(async (s) => {
+    const bad = async (doc: string, re: RegExp) => {
+      const kc = new DockerKeychain({ env: { ...s.env, DOCKER_AUTH_CONFIG: doc } });
+      await assert.rejects(kc.resolve({ registry: "r.example.com" }), (e: unknown) => {
+        isCode("CONFIG", re)(e);
+        assert.doesNotMatch((e as TcraneError).line, /hunter2-secret/);
+        return true;
+      });
+    };
+    await bad('{"auths": {"r.example.com": {"password": hunter2-secret}}}', /^\$DOCKER_AUTH_CONFIG: parsing config file: Unexpected token 'h' \(not valid JSON\)$/);
+    await bad("[1]", /^\$DOCKER_AUTH_CONFIG: parsing config file: expected a JSON object$/);
+    await bad(JSON.stringify({ auths: { "r.example.com": { auth: "hunter2-secret" } } }), /^\$DOCKER_AUTH_CONFIG: invalid "auth" of "r\.example\.com": not valid base64$/);
+  });
+});
+
+test("keychain: tcrane auth get reads DOCKER_AUTH_CONFIG before the file", async () => {
+  await withSandbox(async (s) => {
+    await writeJson(join(s.home, ".docker/config.json"), { auths: { "r.example.com": { auth: b64("file-user:file-pw") }, "f.example.com": { auth: b64("f:f-pw") } } });
+    const env = { ...process.env, ...s.env, DOCKER_CONFIG: undefined, DOCKER_AUTH_CONFIG: JSON.stringify({ auths: { "r.example.com": { auth: b64("env-user:env-pw") } } }) };
+    const r = await tcrane(["auth", "get", "r.example.com"], { env });
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(JSON.parse(r.stdout), { Username: "env-user", Secret: "env-pw" });
+    const f = await tcrane(["auth", "get", "f.example.com"], { env });
+    assert.deepEqual(JSON.parse(f.stdout), { Username: "f", Secret: "f-pw" });
+    const bad = await tcrane(["auth", "get", "r.example.com"], { env: { ...env, DOCKER_AUTH_CONFIG: "{" } });
+    assert.equal(bad.code, 2);
+    assert.equal(bad.stderr, "tcrane: $DOCKER_AUTH_CONFIG: parsing config file: Expected property name or '}' in JSON at position 1\n");
+  });
+});
+
+test("keychain: DOCKER_AUTH_CONFIG signs in to a real registry (htpasswd), over a wrong password in the file", async () => {
+  const reg = await startDistribution({ mode: "basic", users: { ci: "ci-secret-pw-1" } });
+  try {
+    await withSandbox(async (s) => {
+      await writeJson(join(s.home, ".docker/config.json"), { auths: { [reg.host]: { auth: b64("ci:wrong-password") } } });
+      const env = { ...process.env, ...s.env, DOCKER_CONFIG: undefined };
+      const refused = await tcrane(["catalog", reg.host], { env });
+      assert.equal(refused.code, 4, refused.stderr);
+      const ok = await tcrane(["catalog", reg.host, "-v"], { env: { ...env, DOCKER_AUTH_CONFIG: JSON.stringify({ auths: { [reg.host]: { auth: b64("ci:ci-secret-pw-1") } } }) } });
+      assert.equal(ok.code, 0, ok.stderr);
+      assert.doesNotMatch(ok.stderr, /ci-secret-pw-1|Y2k6Y2ktc2VjcmV0LXB3LTE/); // never in --verbose
+    });
+  } finally {
+    await reg.stop();
+  }
 });
 
 test("keychain: credsStore and credHelpers through docker-credential-* (found, token, not found)", async () => {

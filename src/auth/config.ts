@@ -134,7 +134,9 @@ export function parseConfig(text: string, path: string, exists = true): ConfigFi
     try {
       v = JSON.parse(text);
     } catch (e) {
-      throw new TcraneError("CONFIG", `parsing config file: ${(e as Error).message}`, { what: path });
+      // V8 quotes the text around an unexpected token: never print it (it may be a password)
+      const why = (e as Error).message.replace(/, (?:\.\.\.)?".*"(?:\.\.\.)? is not valid JSON$/s, " (not valid JSON)");
+      throw new TcraneError("CONFIG", `parsing config file: ${why}`, { what: path });
     }
     if (!v || typeof v !== "object" || Array.isArray(v)) throw new TcraneError("CONFIG", "parsing config file: expected a JSON object", { what: path });
     raw = v as Record<string, unknown>;

@@ -17,6 +17,8 @@ export {
   convertToHostname,
   DOCKER_HUB_AUTH_KEY,
   DOCKER_HUB_HOSTS,
+  DOCKER_AUTH_CONFIG,
+  envAuthConfig,
   type DockerKeychainOptions,
   type StoreResult,
 } from "./keychain.js";

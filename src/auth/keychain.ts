@@ -13,6 +13,7 @@ import {
   entryCredential,
   findConfig,
   loadConfig,
+  parseConfig,
   saveConfig,
   type AuthEntry,
   type ConfigFile,
@@ -54,6 +55,16 @@ export function findEntry(cf: ConfigFile, key: string): { key: string; entry: Au
   if (key === DOCKER_HUB_AUTH_KEY) {
     for (const [k, entry] of Object.entries(cf.auths)) if (DOCKER_HUB_HOSTS.includes(convertToHostname(k))) return { key: k, entry };
   }
+  // a repository key on Docker Hub (`docker.io/library/alpine`, as `podman login docker.io/library/alpine`
+  // writes it) matches under any of the Docker Hub names
+  const slash = key.indexOf("/");
+  if (slash > 0 && DOCKER_HUB_HOSTS.includes(key.slice(0, slash))) {
+    const repo = key.slice(slash);
+    for (const h of DOCKER_HUB_HOSTS) {
+      const alias = h + repo;
+      if (Object.prototype.hasOwnProperty.call(cf.auths, alias)) return { key: alias, entry: cf.auths[alias]! };
+    }
+  }
   return undefined;
 }
 
@@ -73,17 +84,40 @@ export async function credentialForKey(cf: ConfigFile, key: string, env: Env): P
 
 /** Options of the docker keychain. */
 export interface DockerKeychainOptions {
-  /** Environment to read (HOME, DOCKER_CONFIG, REGISTRY_AUTH_FILE, XDG_*, PATH for helpers). Default process.env. */
+  /**
+   * Environment to read (DOCKER_AUTH_CONFIG, HOME, DOCKER_CONFIG, REGISTRY_AUTH_FILE, XDG_*, PATH for
+   * helpers). Default process.env.
+   */
   env?: Env;
 }
 
+/** The variable holding a whole config.json document, read before any file (docker CLI: configfile.GetCredentialsStore). */
+export const DOCKER_AUTH_CONFIG = "DOCKER_AUTH_CONFIG";
+
 /**
- * crane's DefaultKeychain. The config is located and parsed once, on first use; each key's answer is
- * cached for the keychain's life, so a helper runs at most once per key.
+ * The `auths` of `$DOCKER_AUTH_CONFIG`, or undefined when it is unset or empty. As in docker's CLI
+ * only `auths` counts (a `credsStore`/`credHelpers` in it is not used). Unlike docker, which ignores
+ * a document it cannot parse, malformed JSON or a bad `auth` is a CONFIG error naming the variable:
+ * silently going anonymous would hide the mistake until a registry refuses.
+ */
+export function envAuthConfig(env: Env): ConfigFile | undefined {
+  const text = env[DOCKER_AUTH_CONFIG];
+  if (!text) return undefined;
+  const cf = parseConfig(text, `$${DOCKER_AUTH_CONFIG}`);
+  return { ...cf, credsStore: undefined, credHelpers: {} };
+}
+
+/**
+ * crane's DefaultKeychain, with docker's `$DOCKER_AUTH_CONFIG` in front: each key is looked up in the
+ * variable's `auths` first and, when it is not there, in the config file (helper or `auths`), as
+ * docker's in-memory store with the file's store as its fallback does. The config is located and
+ * parsed once, on first use; each key's answer is cached for the keychain's life, so a helper runs at
+ * most once per key.
  */
 export class DockerKeychain implements Keychain {
   readonly #env: Env;
   #config: Promise<ConfigFile | undefined> | undefined;
+  #envConfig: ConfigFile | undefined | null = null;
   readonly #cache = new Map<string, Promise<Credential | undefined>>();
 
   constructor(opts: DockerKeychainOptions = {}) {
@@ -99,15 +133,24 @@ export class DockerKeychain implements Keychain {
     return this.#config;
   }
 
-  /** Look up `registry/repo`, then `registry`; the first non-empty answer wins. */
+  /** The `auths` of `$DOCKER_AUTH_CONFIG` (undefined when unset or empty). */
+  envConfig(): ConfigFile | undefined {
+    if (this.#envConfig === null) this.#envConfig = envAuthConfig(this.#env);
+    return this.#envConfig;
+  }
+
+  /** Look up `registry/repo`, then `registry` (each in `$DOCKER_AUTH_CONFIG`, then the file); the first non-empty answer wins. */
   async resolve(target: AuthTarget): Promise<Credential | undefined> {
+    const fromEnv = this.envConfig();
     const cf = await this.config();
-    if (!cf) return undefined;
+    if (!cf && !fromEnv) return undefined;
     const keys = target.repository ? [`${target.registry}/${target.repository}`, authKey(target.registry)] : [authKey(target.registry)];
     for (const key of keys) {
       let p = this.#cache.get(key);
       if (!p) {
-        p = credentialForKey(cf, key, this.#env);
+        const found = fromEnv && findEntry(fromEnv, key);
+        const inEnv = found ? entryCredential(found.entry, fromEnv.path, found.key) : undefined;
+        p = inEnv ? Promise.resolve(inEnv) : cf ? credentialForKey(cf, key, this.#env) : Promise.resolve(undefined);
         this.#cache.set(key, p);
       }
       const c = await p;

@@ -126,14 +126,17 @@ export function parseDescriptor(input: unknown, field = "", what?: string): Desc
   return validateDescriptor(toJson(input, what), field, what);
 }
 
+/** The error of a command that reads schema 2 and OCI images only, given a schema 1 one. */
+export function schema1Unsupported(what?: string): TcraneError {
+  return new TcraneError(
+    "UNSUPPORTED",
+    "a Docker schema 1 image (legacy): this reads schema 2 and OCI images only; manifest, digest, inspect and copy handle schema 1 (copy into oci:, oci-archive: or docker-archive: converts it to schema 2)",
+    { what },
+  );
+}
+
 function checkSchemaVersion(o: Obj, what?: string): void {
-  if (o.schemaVersion === 1) {
-    throw new TcraneError(
-      "UNSUPPORTED",
-      "Docker schema1 manifests are not supported (legacy format, deprecated since 2017): re-push the image with a current Docker or use a v2/OCI tag",
-      { what },
-    );
-  }
+  if (o.schemaVersion === 1) throw schema1Unsupported(what);
   if (o.schemaVersion !== 2) throw malformed("schemaVersion", "must be 2", what);
 }
 

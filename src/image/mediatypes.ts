@@ -3,9 +3,9 @@
  * to classify a descriptor, and the Docker ⇔ OCI equivalences.
  */
 
-/** Docker schema1 manifest (legacy, unsupported). */
+/** Docker schema 1 manifest, unsigned (legacy; see schema1.ts). */
 export const DOCKER_MANIFEST_SCHEMA1 = "application/vnd.docker.distribution.manifest.v1+json";
-/** Docker schema1 signed manifest (legacy, unsupported). */
+/** Docker schema 1 manifest signed with libtrust (legacy; see schema1.ts). */
 export const DOCKER_MANIFEST_SCHEMA1_SIGNED = "application/vnd.docker.distribution.manifest.v1+prettyjws";
 /** Docker schema2 image manifest. */
 export const DOCKER_MANIFEST_SCHEMA2 = "application/vnd.docker.distribution.manifest.v2+json";
@@ -105,12 +105,15 @@ export function isImageManifest(mt: string | undefined): boolean {
   return mt === OCI_MANIFEST || mt === DOCKER_MANIFEST_SCHEMA2;
 }
 
-/** True for any node that has children: an index or an image manifest. */
+/**
+ * True for any node that has children: an index, an image manifest, or a Docker schema 1 manifest
+ * (whose children, its layers, come from schema1.ts: they carry no sizes).
+ */
 export function isManifest(mt: string | undefined): boolean {
-  return isIndex(mt) || isImageManifest(mt);
+  return isIndex(mt) || isImageManifest(mt) || isSchema1(mt);
 }
 
-/** True for Docker schema1 (signed or not), which tcrane refuses. */
+/** True for Docker schema 1 (signed or not): registries keep it as is; file formats get it converted. */
 export function isSchema1(mt: string | undefined): boolean {
   return mt === DOCKER_MANIFEST_SCHEMA1 || mt === DOCKER_MANIFEST_SCHEMA1_SIGNED;
 }

@@ -4,7 +4,8 @@
  */
 import { TcraneError } from "../errors.js";
 import { parseAnyManifest, parseConfig } from "../image/manifest.js";
-import { isIndex } from "../image/mediatypes.js";
+import { isIndex, isSchema1 } from "../image/mediatypes.js";
+import { parseSchema1, schema1Inspect } from "../image/schema1.js";
 import type { Platform } from "../image/types.js";
 import { DEFAULT_REGISTRY } from "../reference/index.js";
 import { readManifest } from "../transfer/engine.js";
@@ -22,6 +23,8 @@ export interface InspectLayer {
 /** skopeo inspect's output for one image. */
 export interface InspectImage {
   Name: string;
+  /** The tag a Docker schema 1 manifest names itself by (only schema 1 has one; skopeo shows it). */
+  Tag?: string;
   /** Digest of the manifest the reference resolved to (the index's when an index was resolved to a platform, as skopeo). */
   Digest: string;
   /** Every tag of the repository (registry places only; empty when listing is refused or not asked). */
@@ -33,7 +36,8 @@ export interface InspectImage {
   Os: string;
   Variant?: string;
   Layers: string[];
-  LayersData: InspectLayer[];
+  /** Absent for a Docker schema 1 image (no layer sizes or media types), as skopeo shows it. */
+  LayersData?: InspectLayer[];
   Env: string[] | null;
 }
 
@@ -72,22 +76,32 @@ export async function inspect(ctx: TransportContext, image: string, opts: Inspec
         Manifests: parsed.value.manifests.map((m) => ({ Digest: m.digest, Platform: m.platform ?? null })),
       } satisfies InspectIndex;
     }
-    const img = await resolveImageFrom(os, { platform: wanted, signal: opts.signal }, root);
-    const configBytes = await readManifest(os.source, img.manifest.config, opts.signal);
-    const config = parseConfig(configBytes, img.manifest.config.digest);
-    let tags: string[] = [];
-    if (ref && !opts.noTags) {
+    const tags = async (): Promise<string[]> => {
+      if (!ref || opts.noTags) return [];
       try {
-        tags = await ctx.client.listTags(ref, { signal: opts.signal });
+        return await ctx.client.listTags(ref, { signal: opts.signal });
       } catch (e) {
         // Some registries refuse tag listing: carry on without tags (skopeo does the same).
         if (!(e instanceof TcraneError && (e.code === "UNAUTHORIZED" || e.code === "DENIED"))) throw e;
+        return [];
       }
+    };
+    if (isSchema1(root.descriptor.mediaType)) {
+      // no config blob: skopeo reads the newest v1Compatibility, and shows no LayersData (schema 1
+      // lists no layer sizes or media types)
+      const m = parseSchema1(root.bytes, root.descriptor.digest);
+      const i = schema1Inspect(m, root.descriptor.digest);
+      const out = { Name: name, Digest: root.descriptor.digest, RepoTags: await tags(), ...i };
+      const { Created, DockerVersion, Labels, Architecture, Os, Variant, Layers, Env } = out;
+      return JSON.parse(JSON.stringify({ Name: out.Name, Tag: m.tag || undefined, Digest: out.Digest, RepoTags: out.RepoTags, Created, DockerVersion, Labels, Architecture, Os, Variant: Variant || undefined, Layers, Env })) as InspectImage;
     }
+    const img = await resolveImageFrom(os, { platform: wanted, signal: opts.signal }, root);
+    const configBytes = await readManifest(os.source, img.manifest.config, opts.signal);
+    const config = parseConfig(configBytes, img.manifest.config.digest);
     const out: InspectImage = {
       Name: name,
       Digest: img.root.digest,
-      RepoTags: tags,
+      RepoTags: await tags(),
       Labels: config.config?.Labels ?? null,
       Architecture: config.architecture,
       Os: config.os,

@@ -6,10 +6,10 @@
  * promise to accept ≥ 4 MB manifests (distribution refuses larger PUTs), so four times that bounds
  * memory against a misbehaving server while leaving room for huge indexes.
  */
-import { createHash } from "node:crypto";
 import { TcraneError, VerificationError } from "../errors.js";
-import { isDigest, parseDigest } from "../image/digest.js";
+import { isDigest, parseDigest, type DigestAlgorithm } from "../image/digest.js";
 import { MANIFEST_ACCEPT } from "../image/mediatypes.js";
+import { manifestDigest, schema1MediaType } from "../image/schema1.js";
 import { redactUrl } from "../redact.js";
 import { scope } from "../reference/index.js";
 import { pullScopes, pushScopes, repoUrl, type Repo } from "./blob.js";
@@ -36,7 +36,7 @@ function mediaTypeOf(contentType: string | undefined, bytes?: Buffer): string {
     try {
       const j = JSON.parse(bytes.toString("utf8")) as { mediaType?: unknown; schemaVersion?: unknown; manifests?: unknown };
       if (typeof j.mediaType === "string" && j.mediaType) return j.mediaType;
-      if (j.schemaVersion === 1) return "application/vnd.docker.distribution.manifest.v1+json";
+      if (j.schemaVersion === 1) return schema1MediaType(bytes);
       if (Array.isArray(j.manifests)) return "application/vnd.oci.image.index.v1+json";
       return "application/vnd.oci.image.manifest.v1+json";
     } catch {
@@ -46,8 +46,12 @@ function mediaTypeOf(contentType: string | undefined, bytes?: Buffer): string {
   return ct;
 }
 
-function digestWith(alg: string, bytes: Buffer): string {
-  return `${alg}:${createHash(alg).update(bytes).digest("hex")}`;
+/**
+ * The digest registries give these manifest bytes: of the bytes, or for Docker schema 1 of the
+ * payload the signatures cover (schema1.ts), which is what distribution reports and serves by.
+ */
+function digestOfManifest(alg: DigestAlgorithm, bytes: Buffer, mediaType: string, what: string): string {
+  return manifestDigest(bytes, mediaType, alg, what);
 }
 
 /** GET a manifest; by digest the bytes are verified. */
@@ -90,10 +94,10 @@ export async function getManifest(
   let digest: string;
   if (byDigest) {
     const { algorithm } = parseDigest(reference);
-    digest = digestWith(algorithm, bytes);
+    digest = digestOfManifest(algorithm, bytes, mediaType, what);
     if (digest !== reference) throw new VerificationError("DIGEST_MISMATCH", what, reference, digest);
   } else {
-    digest = digestWith("sha256", bytes);
+    digest = digestOfManifest("sha256", bytes, mediaType, what);
   }
   return { bytes, mediaType, digest, size: bytes.length };
 }
@@ -139,8 +143,8 @@ export async function putManifest(
   opts: { signal?: AbortSignal; skipExisting?: boolean } = {},
 ): Promise<string> {
   const alg = isDigest(reference) ? parseDigest(reference).algorithm : "sha256";
-  const digest = digestWith(alg, bytes);
   const what = `${repo.registry}/${repo.repository}${isDigest(reference) ? "@" : ":"}${reference}`;
+  const digest = digestOfManifest(alg, bytes, mediaType, what);
   if (isDigest(reference) && digest !== reference) {
     throw new TcraneError("INVALID_DIGEST", `manifest bytes hash to ${digest}, not ${reference}`, { what });
   }

@@ -6,18 +6,20 @@
  * platform selection, digest verification of every byte, progress events.
  * pull, push, copy, save, validate and mirror are this engine with different ends.
  */
-import { Readable } from "node:stream";
+import { Readable, pipeline as streamPipeline, type Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import pLimit from "p-limit";
-import { RegistryError, TcraneError } from "../errors.js";
+import { RegistryError, TcraneError, VerificationError } from "../errors.js";
 import { verifier } from "../image/digest.js";
 import type { Descriptor, Platform } from "../image/types.js";
 import { children, parseAnyManifest } from "../image/manifest.js";
-import { isIndex, isManifest, isDistributable, layerCompression } from "../image/mediatypes.js";
+import { DOCKER_LAYER, isIndex, isManifest, isDistributable, isSchema1, layerCompression } from "../image/mediatypes.js";
+import { SCHEMA1_LAYER, manifestDigest, parseSchema1, schema1Layers, schema1ToSchema2Config, schema2ConfigDescriptor, schema2Manifest } from "../image/schema1.js";
 import { selectManifest, DEFAULT_PLATFORM } from "../image/platform.js";
 import { isMounter, isReferencePusher, isSource, isStreamPusher, type Sink, type SinkTraits, type Source } from "../transports/types.js";
 import type { EventListener, TransferEvent } from "./events.js";
 import { compressLayer, gzipLayerStream, rewriteManifest, toCompressed } from "./recompress.js";
+import { DiffIdTap, diffIdOf, schema1BlobSize, type DiffId } from "./schema1.js";
 
 /** Largest manifest the engine reads from any source (bytes). */
 export const MAX_MANIFEST_BYTES = 16 * 1024 * 1024;
@@ -94,6 +96,8 @@ export interface CopyResult {
   upToDate: boolean;
   bytes: number;
   blobs: { copied: number; skipped: number; mounted: number };
+  /** Set when a Docker schema 1 image was converted to schema 2 for a sink that cannot hold schema 1. */
+  converted?: { from: string; to: string };
 }
 
 /** Read a (small) manifest fully, verified against its descriptor. */
@@ -109,6 +113,23 @@ export async function readManifest(source: Source, desc: Descriptor, signal?: Ab
   }
   const stream = await source.fetch(desc, { signal });
   const chunks: Buffer[] = [];
+  if (isSchema1(desc.mediaType)) {
+    // The digest covers the payload without signatures, which registries re-sign on every GET: the
+    // bytes (and their size) change, the payload's digest does not.
+    let n = 0;
+    await pipeline(stream, async function* (s: AsyncIterable<Buffer>) {
+      for await (const c of s) {
+        n += c.length;
+        if (n > MAX_MANIFEST_BYTES) throw new TcraneError("MALFORMED", `manifest is larger than the ${MAX_MANIFEST_BYTES}-byte limit`, { what: desc.digest });
+        chunks.push(c);
+      }
+    }, { signal });
+    const bytes = Buffer.concat(chunks);
+    const alg = desc.digest.startsWith("sha512:") ? "sha512" : "sha256";
+    const got = manifestDigest(bytes, desc.mediaType, alg, desc.digest);
+    if (got !== desc.digest) throw new VerificationError("DIGEST_MISMATCH", `${source.description}@${desc.digest}`, desc.digest, got);
+    return bytes;
+  }
   const v = verifier(desc);
   await pipeline(stream, v, async function* (s: AsyncIterable<Buffer>) {
     for await (const c of s) chunks.push(c);
@@ -266,14 +287,18 @@ export async function copyDescriptor(source: Source, root: Descriptor, sink: Sin
     return true;
   };
 
-  const pushBlob = async (from: Source, desc: Descriptor, tryMount = true): Promise<void> => {
+  /**
+   * Copy one blob (exists ⇒ skip, else mount, else fetch → verify → push). `tap`: a pass-through
+   * put between the verifier and the sink on every (re)open; false when no bytes moved.
+   */
+  const pushBlob = async (from: Source, desc: Descriptor, tryMount = true, tap?: () => Transform): Promise<boolean> => {
     signal?.throwIfAborted();
     if (await sink.exists(desc, { signal })) {
       result.blobs.skipped++;
       emit({ type: "blob-skipped", digest: desc.digest, size: desc.size });
-      return;
+      return false;
     }
-    if (tryMount && (await mount(from, desc))) return;
+    if (tryMount && (await mount(from, desc))) return false;
     emit({ type: "blob-start", digest: desc.digest, size: desc.size, mediaType: desc.mediaType });
     // The sink gets the verifier at once and the source's bytes are piped into it when they come:
     // a registry opens its upload session (POST) while the source answers (GET), one round trip
@@ -295,7 +320,9 @@ export async function copyDescriptor(source: Source, root: Descriptor, sink: Sin
         },
         (e: unknown) => v.destroy(e instanceof Error ? e : new Error(String(e))),
       );
-      return v;
+      if (!tap) return v;
+      const t = tap();
+      return streamPipeline(v, t, () => undefined); // an error or early stop on either side ends both
     };
     const first = await open();
     try {
@@ -307,9 +334,100 @@ export async function copyDescriptor(source: Source, root: Descriptor, sink: Sin
     result.blobs.copied++;
     result.bytes += desc.size;
     emit({ type: "blob-done", digest: desc.digest, size: desc.size });
+    return true;
+  };
+
+  /** A layer of a schema 1 image, copied while its diff ID is computed (fetched again only when the sink already had it). */
+  const copyLayerWithDiffId = async (desc: Descriptor): Promise<DiffId> => {
+    let last: DiffIdTap | undefined;
+    const moved = await slot(desc)(() => pushBlob(source, desc, true, () => (last = new DiffIdTap())));
+    if (moved && last) {
+      // the sink has read every byte (the verifier checked them), so the tap saw them all
+      const done = await Promise.race([last.result, new Promise<undefined>((r) => setImmediate(() => r(undefined)))]);
+      if (done) return done;
+    }
+    return slot(desc)(() => diffIdOf(source, desc, { signal }));
+  };
+
+  /**
+   * A Docker schema 1 manifest. Into a sink that holds schema 1 (a registry): its layers, then its
+   * bytes as they are (its digest is kept). Into any other: converted as skopeo does, to a schema 2
+   * manifest and a config made from the v1Compatibility history (diff IDs computed as the layers
+   * stream), with the digest change reported.
+   */
+  const copySchema1 = async (desc: Descriptor, isRoot: boolean): Promise<Descriptor> => {
+    const [bytes, rootThere] = await Promise.all([
+      readManifest(source, desc, signal),
+      isRoot && traits.schema1 ? sink.exists(desc, { signal }) : false,
+    ]);
+    if (rootThere) {
+      rootBytes.value = bytes;
+      result.blobs.skipped++;
+      emit({ type: "blob-skipped", digest: desc.digest, size: desc.size });
+      return desc;
+    }
+    const m = parseSchema1(bytes, `${source.description}@${desc.digest}`);
+    const layers = schema1Layers(m);
+    const sizes = new Map<string, Promise<number>>();
+    const sized = (digest: string): Promise<Descriptor> => {
+      let p = sizes.get(digest);
+      if (!p) sizes.set(digest, (p = schema1BlobSize(source, digest, { signal })));
+      return p.then((size) => ({ mediaType: SCHEMA1_LAYER, digest, size }));
+    };
+    if (traits.schema1) {
+      const kids = await Promise.all([...new Set(layers.map((l) => l.digest))].map(sized));
+      await Promise.all(kids.map((k) => copyNode(k, false)));
+      if (isRoot) {
+        rootBytes.value = bytes;
+        if (wantsTagPush) return desc;
+      }
+      await pushManifest(desc, bytes, kids);
+      emit({ type: "manifest-done", digest: desc.digest, mediaType: desc.mediaType, size: desc.size });
+      return desc;
+    }
+    // Conversion: each filesystem layer once (an image may list one blob twice), diff IDs in order.
+    const diffIds = new Map<string, Promise<{ desc: Descriptor; diff: DiffId }>>();
+    const layerOf = (digest: string) => {
+      let p = diffIds.get(digest);
+      if (!p) {
+        // docker pushed schema 1 layers gzip-compressed; the sink is told so before any byte flows
+        p = sized(digest).then(async (d) => {
+          const layer = { ...d, mediaType: DOCKER_LAYER };
+          const diff = await copyLayerWithDiffId(layer);
+          if (!diff.gzip) {
+            throw new TcraneError("UNSUPPORTED", "a layer of this Docker schema 1 image is not gzip-compressed: it cannot be converted to schema 2", { what: `${source.description}@${digest}` });
+          }
+          return { desc: layer, diff };
+        });
+        diffIds.set(digest, p);
+      }
+      return p;
+    };
+    const done = await Promise.all(layers.filter((l) => !l.throwaway).map((l) => layerOf(l.digest)));
+    const config = schema1ToSchema2Config(m, done.map((l) => l.diff.diffId), desc.digest);
+    const configDesc = schema2ConfigDescriptor(config);
+    const configSource: Source = {
+      description: `${source.description}@${desc.digest} (converted config)`,
+      resolve: async () => configDesc,
+      exists: async () => true,
+      fetch: async () => Readable.from([config]),
+    };
+    await smallLimit(() => pushBlob(configSource, configDesc, false));
+    const layerDescs = done.map((l) => ({ mediaType: DOCKER_LAYER, size: l.desc.size, digest: l.desc.digest }));
+    const out = schema2Manifest(configDesc, layerDescs);
+    emit({ type: "manifest-converted", from: desc.digest, digest: out.descriptor.digest, mediaType: out.descriptor.mediaType, reason: `${sink.description} cannot hold Docker schema 1` });
+    result.converted = { from: desc.digest, to: out.descriptor.digest };
+    if (isRoot) {
+      rootBytes.value = out.bytes;
+      if (wantsTagPush) return out.descriptor;
+    }
+    await pushManifest(out.descriptor, out.bytes, [configDesc, ...layerDescs]);
+    emit({ type: "manifest-done", digest: out.descriptor.digest, mediaType: out.descriptor.mediaType, size: out.descriptor.size });
+    return out.descriptor;
   };
 
   const copyManifest = async (desc: Descriptor, isRoot: boolean): Promise<Descriptor> => {
+    if (isSchema1(desc.mediaType)) return copySchema1(desc, isRoot);
     if (!isRoot && (await sink.exists(desc, { signal }))) {
       emit({ type: "blob-skipped", digest: desc.digest, size: desc.size });
       return desc;

@@ -14,7 +14,9 @@ export type TransferEvent =
   | { type: "blob-skipped"; digest: string; size: number }
   | { type: "blob-mounted"; digest: string; size: number; from: string }
   | { type: "blob-compressed"; from: string; digest: string; size: number }
-  | { type: "manifest-done"; digest: string; mediaType: string; size: number };
+  | { type: "manifest-done"; digest: string; mediaType: string; size: number }
+  /** A Docker schema 1 manifest turned into a schema 2 one (the sink cannot hold schema 1): the digest changes. */
+  | { type: "manifest-converted"; from: string; digest: string; mediaType: string; reason: string };
 
 /** A subscriber of transfer events. */
 export type EventListener = (event: TransferEvent) => void;

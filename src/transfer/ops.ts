@@ -263,7 +263,8 @@ export async function pushAll(ctx: TransportContext, path: string, target: strin
 /** A sink that only reads: every byte goes through the engine's verifiers and is dropped. */
 class DiscardSink implements Sink {
   readonly description = "validate";
-  readonly traits = { indexes: true, compressedLayers: false };
+  // a Docker schema 1 image is checked as it is (its layers and the payload's digest), not converted
+  readonly traits = { indexes: true, compressedLayers: false, schema1: true };
   constructor(
     private readonly source: Source,
     private readonly fast: boolean,

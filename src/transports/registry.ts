@@ -14,7 +14,7 @@ import type { CallOptions, FetchOptions, Mounter, PushOptions, ReferencePusher, 
 /** Source and sink for one registry repository. */
 export class RegistryTarget implements Source, Sink, Mounter, ReferencePusher, StreamPusher {
   readonly description: string;
-  readonly traits: SinkTraits = { indexes: true, compressedLayers: true };
+  readonly traits: SinkTraits = { indexes: true, compressedLayers: true, schema1: true };
   /** Manifest bytes this sink pushed or read, by digest (small; used to PUT tags). */
   private readonly manifests = new Map<string, Buffer>();
 
@@ -98,6 +98,11 @@ export class RegistryTarget implements Source, Sink, Mounter, ReferencePusher, S
     let bytes = this.manifests.get(desc.digest);
     if (!bytes) bytes = (await this.client.getManifest(this.repo, desc.digest, opts)).bytes;
     await this.client.putManifest(this.repo, ref, bytes, desc.mediaType, { signal: opts?.signal, skipExisting: false });
+  }
+
+  /** A blob's size by digest (HEAD), undefined when absent: what a schema 1 image's layers need. */
+  blobSize(digest: string, opts?: CallOptions): Promise<number | undefined> {
+    return this.client.headBlob(this.repo, digest, opts);
   }
 
   mountable(_desc: Descriptor, from: Source): boolean {

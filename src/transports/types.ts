@@ -30,6 +30,11 @@ export interface SinkTraits {
   indexes?: boolean;
   /** true for sinks that want compressed layers (registry, OCI): uncompressed ones get gzip-compressed. */
   compressedLayers?: boolean;
+  /**
+   * true for sinks that store a Docker schema 1 manifest as it is (a registry). Unlike the others,
+   * absent means no: every other sink gets a schema 1 image converted to schema 2.
+   */
+  schema1?: boolean;
 }
 
 /** A place images are read from. */

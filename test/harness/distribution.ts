@@ -22,6 +22,11 @@ export interface DistributionOptions {
   tls?: boolean;
   /** Extra config merged at the top level (e.g. { http: { relativeurls: true } }). */
   extra?: Record<string, unknown>;
+  /**
+   * Accept Docker schema 1 pushes (`compatibility: schema1: enabled: true`). The registry then signs
+   * every schema 1 manifest it serves with its own key (generated at start).
+   */
+  schema1?: boolean;
 }
 
 export interface Distribution {
@@ -109,6 +114,7 @@ export async function startDistribution(opts: DistributionOptions = {}): Promise
       },
     };
   }
+  if (opts.schema1) config.compatibility = { schema1: { enabled: true } };
   Object.assign(config, opts.extra ?? {});
   const configPath = join(dir, "config.yml");
   await writeFile(configPath, JSON.stringify(config, null, 2)); // YAML is a superset of JSON
