@@ -6,15 +6,14 @@
  */
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, type ChildProcess } from "node:child_process";
 import { join } from "node:path";
 import { startDistribution, type Distribution } from "./harness/distribution.js";
 import { startContainerd, type Containerd } from "./harness/containerd.js";
 import { addAttestations, buildPodmanList, buildWithBuildah, builderStore, pushZstdWithPodman, registryManifest, type BuilderStore, type BuiltImage } from "./harness/builders.js";
-import { TCRANE_BIN, tcrane, tempDir } from "./harness/tools.js";
+import { serveTcrane, tcrane, tempDir, type Served } from "./harness/tools.js";
 import { sha256 } from "./fixtures/images.js";
 
-let served: { proc: ChildProcess; host: string; exit: Promise<unknown> };
+let served: Served & { host: string };
 let reg: Distribution;
 let containerd: Containerd;
 let store: BuilderStore;
@@ -22,21 +21,9 @@ let work: { dir: string; cleanup: () => Promise<void> };
 const built = new Map<string, BuiltImage>();
 
 /** `tcrane registry serve` (memory store) as users run it; HOST:PORT is its first stdout line. */
-async function serve(): Promise<typeof served> {
-  const proc = spawn(process.execPath, [TCRANE_BIN, "registry", "serve"], { stdio: ["ignore", "pipe", "pipe"] });
-  let err = "";
-  proc.stderr!.on("data", (d: Buffer) => (err += d.toString()));
-  const exit = new Promise((r) => proc.once("exit", r));
-  const host = await new Promise<string>((resolve, reject) => {
-    let out = "";
-    proc.stdout!.on("data", (d: Buffer) => {
-      out += d.toString();
-      if (out.includes("\n")) resolve(out.split("\n")[0]!);
-    });
-    void exit.then(() => reject(new Error(`tcrane registry serve exited: ${err}`)));
-  });
-  for (let i = 0; i < 100 && (await fetch(`http://${host}/v2/`).then((r) => r.status, () => 0)) !== 200; i++) await new Promise((r) => setTimeout(r, 50));
-  return { proc, host, exit };
+async function serve(): Promise<Served & { host: string }> {
+  const s = await serveTcrane(["registry", "serve"]);
+  return { ...s, host: s.line };
 }
 
 before(async () => {
@@ -49,10 +36,7 @@ before(async () => {
 });
 
 after(async () => {
-  if (served && served.proc.exitCode === null) {
-    served.proc.kill("SIGTERM");
-    await served.exit;
-  }
+  await served?.stop();
   await Promise.all([reg?.stop(), containerd?.stop(), store?.cleanup()]);
   await work?.cleanup();
 });

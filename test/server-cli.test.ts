@@ -4,43 +4,18 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, type ChildProcess } from "node:child_process";
 import { createHash } from "node:crypto";
 import { readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import { request } from "undici";
-import { TCRANE_BIN, tcrane, tempDir } from "./harness/tools.js";
+import { serveTcrane, tcrane, tempDir, type Served } from "./harness/tools.js";
 
-interface Served {
-  proc: ChildProcess;
-  host: string;
-  stderr: () => string;
-  exit: Promise<number | null>;
-}
-
-async function serve(args: string[]): Promise<Served> {
-  const proc = spawn(process.execPath, [TCRANE_BIN, "registry", "serve", ...args], { stdio: ["ignore", "pipe", "pipe"] });
-  let out = "";
-  let err = "";
-  proc.stderr!.on("data", (d: Buffer) => (err += d.toString()));
-  const exit = new Promise<number | null>((r) => proc.once("exit", (code) => r(code)));
-  // The address comes on stdout and the "serving on" line on stderr, written one after the other
-  // before the server answers; the two pipes deliver in either order: wait for both.
-  const host = await new Promise<string>((resolve, reject) => {
-    const check = () => {
-      const nl = out.indexOf("\n");
-      if (nl >= 0 && err.includes("serving on")) resolve(out.slice(0, nl));
-    };
-    proc.stdout!.on("data", (d: Buffer) => {
-      out += d.toString();
-      check();
-    });
-    proc.stderr!.on("data", check);
-    void exit.then((c) => reject(new Error(`tcrane exited ${c}: ${err}`)));
-    setTimeout(() => reject(new Error(`no address printed: ${err}`)), 15000).unref();
-  });
-  return { proc, host, stderr: () => err, exit };
+/** `tcrane registry serve ARGS…`; `host` is the HOST:PORT it printed. */
+async function serve(args: string[]): Promise<Served & { host: string }> {
+  const s = await serveTcrane(["registry", "serve", ...args]);
+  assert.match(s.stderr(), /serving on/);
+  return { ...s, host: s.line };
 }
 
 test("registry serve prints HOST:PORT on stdout, serves, and exits 0 on SIGTERM", async () => {

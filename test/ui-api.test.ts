@@ -16,8 +16,8 @@ import { startBrowse } from "../src/ui/browse.js";
 import type { LayerFiles, LayerInfo, ManifestView, TagSummary } from "../src/ui/views.js";
 import { makeImage, makeLayer, pushBlobToRegistry, sha256, writeLayout } from "./fixtures/images.js";
 import { startDistribution } from "./harness/distribution.js";
-import { run, tcrane, tempDir } from "./harness/tools.js";
-import { platformName, pushMultiArch, serveCli, tarEntries, XSS, type PushedFixture } from "./ui-fixtures.js";
+import { run, serveTcrane, tcrane, tempDir } from "./harness/tools.js";
+import { platformName, pushMultiArch, tarEntries, XSS, type PushedFixture } from "./ui-fixtures.js";
 
 async function get(url: string, headers: Record<string, string> = {}): Promise<{ status: number; headers: Record<string, unknown>; text: string }> {
   const r = await request(url, { headers });
@@ -307,7 +307,7 @@ test("the command line: tcrane browse prints the page's URL (at a repository), b
   const client = new RegistryClient();
   try {
     await pushMultiArch(client, reg.host, "demo/app", "v1");
-    const b = await serveCli(["browse", `${reg.host}/demo/app:v1`]);
+    const b = await serveTcrane(["browse", `${reg.host}/demo/app:v1`]);
     try {
       const url = new URL(b.line);
       assert.equal(url.hostname, "127.0.0.1");
@@ -330,7 +330,7 @@ test("the command line: tcrane browse prints the page's URL (at a repository), b
   assert.equal(addr.code, 2, addr.stderr);
   assert.match(addr.stderr, /^tcrane: nonsense: address must be HOST:PORT/);
 
-  const off = await serveCli(["registry", "serve", "--no-ui"]);
+  const off = await serveTcrane(["registry", "serve", "--no-ui"]);
   try {
     assert.equal((await get(`http://${off.line}/`)).status, 404);
     assert.equal((await get(`http://${off.line}/v2/`)).status, 200);
@@ -338,7 +338,7 @@ test("the command line: tcrane browse prints the page's URL (at a repository), b
   } finally {
     assert.equal(await off.stop(), 0);
   }
-  const on = await serveCli(["registry", "serve"]);
+  const on = await serveTcrane(["registry", "serve"]);
   try {
     assert.equal((await get(`http://${on.line}/`)).status, 200);
     assert.match(on.stderr(), new RegExp(`web page at http://${on.line.replace(/\./g, "\\.")}/`));

@@ -23,8 +23,8 @@ import { RegistryClient } from "../src/registry/client.js";
 import { startBrowse } from "../src/ui/browse.js";
 import { streamBytes } from "./fixtures/images.js";
 import { startDistribution } from "./harness/distribution.js";
-import { requireBinary, run, tempDir } from "./harness/tools.js";
-import { pushManyTags, pushMultiArch, serveCli, tarEntries, XSS, type PushedFixture, type Served } from "./ui-fixtures.js";
+import { requireBinary, run, serveTcrane, tempDir, type Served } from "./harness/tools.js";
+import { pushManyTags, pushMultiArch, tarEntries, XSS, type PushedFixture } from "./ui-fixtures.js";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const SHOTS = join(ROOT, "dist", "test-screenshots");
@@ -151,7 +151,7 @@ async function newContext(opts: Parameters<Browser["newContext"]>[0] = {}): Prom
 }
 
 test("registry serve: the page in chromium, from / to a layer, the XSS label as text, 500 tags", async (t) => {
-  const served = await serveCli(["registry", "serve"]);
+  const served = await serveTcrane(["registry", "serve"]);
   const host = served.line;
   const client = new RegistryClient();
   const context = await newContext();
@@ -232,7 +232,7 @@ test("tcrane browse over distribution with htpasswd: the same page; the browser 
     // the user's keychain: a docker config.json
     await mkdir(join(dir, "docker"));
     await writeFile(join(dir, "docker", "config.json"), JSON.stringify({ auths: { [dist.host]: { auth: basic } } }));
-    served = await serveCli(["browse", dist.host], { ...process.env, DOCKER_CONFIG: join(dir, "docker"), HOME: dir });
+    served = await serveTcrane(["browse", dist.host], { ...process.env, DOCKER_CONFIG: join(dir, "docker"), HOME: dir });
     const url = new URL(served.line);
     assert.equal(url.hostname, "127.0.0.1");
 
@@ -298,7 +298,7 @@ test("registry serve --htpasswd: the browser needs the registry's Basic credenti
     const r = await run("htpasswd", ["-Bbn", "dave", "pw-dave-1"]);
     assert.equal(r.code, 0, r.stderr);
     await writeFile(join(dir, "htpasswd"), r.stdout);
-    served = await serveCli(["registry", "serve", "--htpasswd", join(dir, "htpasswd")]);
+    served = await serveTcrane(["registry", "serve", "--htpasswd", join(dir, "htpasswd")]);
     const host = served.line;
     const client = new RegistryClient({ credentials: { username: "dave", password: "pw-dave-1" } });
     let tags: string[];

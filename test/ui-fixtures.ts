@@ -4,15 +4,13 @@
  * entrypoint, cmd, user, labels — one of them the XSS string — and a history with an empty layer),
  * an OCI 1.1 signature referrer of the index (also pushed as the referrers tag-schema index
  * `sha256-<hex>`, for registries without the referrers API) and a cosign-style `sha256-<hex>.sig`
- * tag; a repository of many tags. Also: a tcrane command that serves until SIGTERM
- * (`registry serve`, `browse`), run as users run it, and the member names of a layer.
+ * tag; a repository of many tags; and the member names of a layer. (A serving tcrane command:
+ * serveTcrane in ./harness/tools.ts.)
  */
-import { spawn, type ChildProcess } from "node:child_process";
 import { gunzipSync } from "node:zlib";
 import tar from "tar-stream";
 import type { RegistryClient } from "../src/registry/client.js";
 import { blob, imageOf, layerOf, makeImage, makeIndex, MT, nodeBlobs, pushToRegistry, type Image, type Index } from "./fixtures/images.js";
-import { TCRANE_BIN } from "./harness/tools.js";
 
 /** The label and annotation value that must render as text. */
 export const XSS = "<img src=x onerror=alert(1)>";
@@ -107,48 +105,6 @@ export async function pushManyTags(client: RegistryClient, registry: string, rep
   return digest;
 }
 
-/** A tcrane command that serves until SIGTERM, with the first stdout line it printed. */
-export interface Served {
-  line: string;
-  stderr: () => string;
-  stop(): Promise<number | null>;
-}
-
-export async function serveCli(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<Served> {
-  const proc: ChildProcess = spawn(process.execPath, [TCRANE_BIN, ...args], { stdio: ["ignore", "pipe", "pipe"], env });
-  let out = "";
-  let err = "";
-  const exit = new Promise<number | null>((r) => proc.once("exit", (c) => r(c)));
-  proc.stderr!.on("data", (d: Buffer) => (err += d.toString()));
-  try {
-    // Both commands print the line on stdout and a human line on stderr, one after the other; the
-    // two pipes deliver in either order: wait for both.
-    const line = await new Promise<string>((resolve, reject) => {
-      const check = () => {
-        const nl = out.indexOf("\n");
-        if (nl >= 0 && err.includes("\n")) resolve(out.slice(0, nl));
-      };
-      proc.stdout!.on("data", (d: Buffer) => {
-        out += d.toString();
-        check();
-      });
-      proc.stderr!.on("data", check);
-      void exit.then((c) => reject(new Error(`tcrane ${args.join(" ")} exited ${c}: ${err}`)));
-      setTimeout(() => reject(new Error(`tcrane ${args.join(" ")} printed nothing: ${err}`)), 15000).unref();
-    });
-    return {
-      line,
-      stderr: () => err,
-      stop: async () => {
-        proc.kill("SIGTERM");
-        return exit;
-      },
-    };
-  } catch (e) {
-    proc.kill("SIGKILL");
-    throw e;
-  }
-}
 
 
 /** The member names of a gzip-compressed tar, in order. */

@@ -7,7 +7,7 @@ import { createServer } from "node:net";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { spawn, spawnSync, type SpawnOptions } from "node:child_process";
+import { spawn, spawnSync, type ChildProcess, type SpawnOptions } from "node:child_process";
 import { TcraneError } from "../../src/errors.js";
 
 /** A free TCP port on 127.0.0.1. */
@@ -92,4 +92,57 @@ export function code(c: string, re?: RegExp) {
     if (re) assert.match(`${err.what}: ${err.message}`, re);
     return true;
   };
+}
+
+/** A tcrane command that serves until signalled (`registry serve`, `browse`), and the first stdout line it printed. */
+export interface Served {
+  /** The first stdout line (`HOST:PORT` for `registry serve`, the page's URL for `browse`). */
+  line: string;
+  proc: ChildProcess;
+  /** Resolves with the exit status. */
+  exit: Promise<number | null>;
+  stderr: () => string;
+  /** SIGTERM, then the exit status. */
+  stop(): Promise<number | null>;
+}
+
+/**
+ * Start `tcrane ARGS…` as users run it and wait until it serves: both serving commands print their
+ * line on stdout and a human line on stderr, one after the other, before they answer; the two pipes
+ * deliver in either order, so both are waited for.
+ */
+export async function serveTcrane(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<Served> {
+  const proc = spawn(process.execPath, [TCRANE_BIN, ...args], { stdio: ["ignore", "pipe", "pipe"], env });
+  let out = "";
+  let err = "";
+  const exit = new Promise<number | null>((r) => proc.once("exit", (c) => r(c)));
+  proc.stderr!.on("data", (d: Buffer) => (err += d.toString()));
+  try {
+    const line = await new Promise<string>((resolve, reject) => {
+      const check = () => {
+        const nl = out.indexOf("\n");
+        if (nl >= 0 && err.includes("\n")) resolve(out.slice(0, nl));
+      };
+      proc.stdout!.on("data", (d: Buffer) => {
+        out += d.toString();
+        check();
+      });
+      proc.stderr!.on("data", check);
+      void exit.then((c) => reject(new Error(`tcrane ${args.join(" ")} exited ${c}: ${err}`)));
+      setTimeout(() => reject(new Error(`tcrane ${args.join(" ")} printed nothing: ${err}`)), 15000).unref();
+    });
+    return {
+      line,
+      proc,
+      exit,
+      stderr: () => err,
+      stop: async () => {
+        if (proc.exitCode === null && proc.signalCode === null) proc.kill("SIGTERM");
+        return exit;
+      },
+    };
+  } catch (e) {
+    proc.kill("SIGKILL");
+    throw e;
+  }
 }
