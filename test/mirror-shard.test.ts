@@ -150,7 +150,7 @@ test("3 concurrent --shard processes mirror the union once; --dry-run --shard is
   assert.equal(dry1.stdout, dry2.stdout);
   assert.match(dry1.stderr, /^mirror \(dry run\) shard 1\/3: \d+ to copy, 0 up to date, 0 failed/m);
   assert.equal(requests(dst, reqBefore).filter((r) => r.method !== "GET" && r.method !== "HEAD").length, 0);
-  const planned1 = dry1.stdout.trim().split("\n").map((l) => l.replace(/^copy\s+/, ""));
+  const planned1 = dry1.stdout.trim().split("\n").filter(Boolean).map((l) => l.replace(/^copy\s+/, ""));
 
   const runs = await Promise.all([0, 1, 2].map((i) => tcrane(["mirror", "--shard", `${i}/3`, "--json", "--progress", "none", p])));
   const reports: MirrorReport[] = runs.map((r, i) => {
@@ -158,7 +158,7 @@ test("3 concurrent --shard processes mirror the union once; --dry-run --shard is
     return JSON.parse(r.stdout) as MirrorReport;
   });
   assert.deepEqual(reports.map((r) => r.shard), [0, 1, 2].map((index) => ({ index, count: 3, by: "repo" })));
-  assert.ok(reports.every((r) => r.copied > 0), `every shard has work: ${reports.map((r) => r.copied).join(" ")}`);
+  // (which shard gets how much depends on the registry's port, part of every key)
   assert.deepEqual(reports[1]!.images.map((i) => `${i.source} -> ${i.destination}`), planned1, "shard 1 copied what its dry run planned");
   const all = reports.flatMap((r) => r.images.map((i) => i.destination));
   assert.equal(all.length, REPOS.length * TAGS.length);
@@ -209,6 +209,8 @@ test("--shard-by tag splits repositories; a failed image makes mirror report exi
   for (const [i, r] of reports.entries()) {
     for (const img of r.images) assert.equal(owner(img.source), i, `${img.source} in shard ${i}`);
   }
+  const failures = reports.flatMap((r) => r.images.filter((i) => i.status === "failed"));
+  assert.deepEqual(failures.map((i) => i.destination), [`${dst.host}/t/missing:no-such-tag`], JSON.stringify(failures));
   const failedIn = reports.findIndex((r) => r.failed > 0);
   assert.equal(runs[failedIn]!.code, 1, "the shard with the missing tag exits 1");
   assert.equal(runs[1 - failedIn]!.code, 0);

@@ -30,7 +30,7 @@ import { OverlaySource } from "../transports/overlay.js";
 import { RegistryTarget } from "../transports/registry.js";
 import type { Source } from "../transports/types.js";
 import { FanoutSink } from "../transports/fanout.js";
-import { ClaimingSink, type RepoClaims, type Siblings } from "./claims.js";
+import { ClaimingSink, type RepoClaims, RegistryBlobs } from "./claims.js";
 import { planMirror, type PlanItem, type PlanTarget } from "./plan.js";
 import type { Shard } from "./shard.js";
 import type { MirrorSpec } from "./spec.js";
@@ -120,7 +120,7 @@ export async function mirror(client: RegistryClient, spec: MirrorSpec, opts: Mir
   opts.signal?.addEventListener("abort", onOuterAbort, { once: true });
   const signal = stop.signal;
   setMaxListeners(0, signal); // one listener per request in flight
-  const shared: Shared = { claims: new Map(), images: new Map(), siblings: new Map() };
+  const shared: Shared = { claims: new Map(), images: new Map(), blobs: new RegistryBlobs() };
   const jobs = Math.max(1, opts.jobs ?? spec.defaults.jobs ?? DEFAULT_JOBS);
   const blobLimit = pLimit(jobs);
   const smallLimit = smallBlobLimit(jobs, blobLimit);
@@ -267,8 +267,8 @@ interface Shared {
   claims: Map<string, RepoClaims>;
   /** Copies in flight by `destination-repository@root-digest`: the same image under another tag waits for it. */
   images: Map<string, Promise<unknown>>;
-  /** Where each blob is already, per destination registry: mounted from there (claims.ts). */
-  siblings: Siblings;
+  /** Where each blob is (or is being brought), per destination registry: mounted from there (claims.ts). */
+  blobs: RegistryBlobs;
 }
 
 /** What happened at one target of an image. */
@@ -335,11 +335,12 @@ async function mirrorImage(
   // (then this copy only tags), so a registry never commits the same blobs twice at once.
   const keys = todo.map((r) => `${r.target.destination.context}@${root.digest}`);
   for (const key of keys) for (let p = o.shared.images.get(key); p; p = o.shared.images.get(key)) await p.catch(() => undefined);
+  const group = {};
   const sinks = todo.map((r) => {
     const repo = r.target.destination.context;
     let claims = o.shared.claims.get(repo);
     if (!claims) o.shared.claims.set(repo, (claims = new Map()));
-    return new ClaimingSink(new RegistryTarget(client, r.target.destination), claims, o.shared.siblings);
+    return new ClaimingSink(new RegistryTarget(client, r.target.destination), claims, o.shared.blobs, group);
   });
   const fan = new FanoutSink(sinks, (_i, e) => o.onTargetFailure(e));
   const job = copyDescriptor(source, root, fan, {
