@@ -3,6 +3,7 @@
  * share a 2-layer base plus one own layer each, seeded into a real registry through the engine, and
  * the registry's access log read back as (method, path) pairs.
  */
+import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import type { Distribution } from "./harness/distribution.js";
 import { buildImage, MemoryStore } from "./helpers/memory.js";
@@ -10,6 +11,7 @@ import { RegistryClient } from "../src/registry/client.js";
 import { RegistryTarget } from "../src/transports/registry.js";
 import { copyDescriptor } from "../src/transfer/engine.js";
 import { parseRepository } from "../src/reference/index.js";
+import type { Credential } from "../src/auth/types.js";
 
 /** What was seeded: digest by `repo:tag`, and every distinct blob digest (configs and layers). */
 export interface Fleet {
@@ -75,4 +77,17 @@ export function blobGets(reqs: LoggedRequest[]): Map<string, number> {
     if (m) out.set(m[1]!, (out.get(m[1]!) ?? 0) + 1);
   }
   return out;
+}
+
+/** Every `repo:tag` of `digests` is at `host/prefix/repo:tag` with its digest. */
+export async function assertMirrored(digests: Map<string, string>, host: string, prefix: string, credentials?: Credential): Promise<void> {
+  const client = new RegistryClient({ credentials });
+  try {
+    for (const [ref, digest] of digests) {
+      const [repo, tag] = ref.split(":");
+      assert.equal((await client.headManifest(parseRepository(`${host}/${prefix}/${repo}`), tag!))?.digest, digest, `${host}/${prefix}/${ref}`);
+    }
+  } finally {
+    await client.close();
+  }
 }

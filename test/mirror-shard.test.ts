@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { writeFile } from "node:fs/promises";
 import { startDistribution, type Distribution } from "./harness/distribution.js";
 import { code, tcrane, tempDir } from "./harness/tools.js";
-import { manifestPuts, requests, seedFleet, type Fleet } from "./mirror-fleet.js";
+import { assertMirrored, manifestPuts, requests, seedFleet, type Fleet } from "./mirror-fleet.js";
 import { RegistryClient } from "../src/registry/client.js";
 import { parseRepository } from "../src/reference/index.js";
 import { mergeReports, parseShard, parseSpec, planMirror, shardOf, type MirrorReport, type ShardReport } from "../src/mirror/index.js";
@@ -164,15 +164,7 @@ test("3 concurrent --shard processes mirror the union once; --dry-run --shard is
   assert.equal(all.length, REPOS.length * TAGS.length);
   assert.equal(new Set(all).size, all.length, "no image in two shards");
   // the union: every tag, with the source digest; every manifest PUT once
-  const client = new RegistryClient();
-  try {
-    for (const [ref, digest] of fleet.digests) {
-      const [repo, tag] = ref.split(":");
-      assert.equal((await client.headManifest(parseRepository(`${dst.host}/m/${repo}`), tag!))?.digest, digest, ref);
-    }
-  } finally {
-    await client.close();
-  }
+  await assertMirrored(fleet.digests, dst.host, "m");
   const puts = manifestPuts(requests(dst, reqBefore));
   assert.equal(puts.size, REPOS.length * TAGS.length, [...puts.keys()].join(" "));
   for (const [k, n] of puts) assert.equal(n, 1, `${k} PUT ${n} times`);

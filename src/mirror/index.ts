@@ -10,6 +10,6 @@ export type { Plan, PlanItem, PlanTarget, PlanFailure, PlanOptions } from "./pla
 export { parseShard, shardOf, shardKey, owns, formatShard } from "./shard.js";
 export type { Shard, ShardBy } from "./shard.js";
 export { readReport, mergeReports } from "./report.js";
-export type { ShardReport, MergedReport } from "./report.js";
+export type { ShardReport, MergedReport, MergedShard } from "./report.js";
 export { mirror, DEFAULT_IMAGE_JOBS } from "./run.js";
-export type { MirrorOptions, MirrorReport, ImageOutcome, ImageStatus, RateLimitInfo } from "./run.js";
+export type { MirrorOptions, MirrorReport, MirrorCounts, ImageOutcome, ImageStatus, RateLimitInfo } from "./run.js";

@@ -6,7 +6,7 @@
  */
 import { readFile } from "node:fs/promises";
 import { TcraneError, toTcraneError } from "../errors.js";
-import type { ImageOutcome, MirrorReport } from "./run.js";
+import type { ImageOutcome, MirrorCounts, MirrorReport } from "./run.js";
 import { formatShard, type Shard } from "./shard.js";
 
 /** A report and the file it came from. */
@@ -16,28 +16,16 @@ export interface ShardReport {
 }
 
 /** One row of the merged summary. */
-export interface MergedShard {
+export interface MergedShard extends MirrorCounts {
   file: string;
   /** `I/N`, absent for a report of a whole (unsharded) run. */
   shard?: string;
-  copied: number;
-  upToDate: number;
-  wouldCopy: number;
-  failed: number;
-  bytes: number;
-  seconds: number;
 }
 
 /** Several reports as one. */
-export interface MergedReport {
+export interface MergedReport extends MirrorCounts {
   shards: MergedShard[];
-  copied: number;
-  upToDate: number;
-  wouldCopy: number;
-  failed: number;
-  bytes: number;
-  /** Wall time: first start to last end over every report (the longest run when times are absent). */
-  seconds: number;
+  /** (seconds: wall time, first start to last end over every report; the longest run when times are absent.) */
   /** Every image of every report, with its shard. */
   images: Array<ImageOutcome & { shard?: string }>;
   /** Shards (`I/N`) of the set that have no report: their part was not mirrored. */
@@ -48,7 +36,7 @@ export interface MergedReport {
   overlapping: string[];
 }
 
-const COUNTS = ["copied", "upToDate", "wouldCopy", "failed", "bytes", "seconds"] as const;
+const COUNTS = ["copied", "upToDate", "wouldCopy", "failed", "bytes", "seconds"] as const satisfies ReadonlyArray<keyof MirrorCounts>;
 
 /** Read and check one report file (MALFORMED, exit 2, when it is not a tcrane mirror report). */
 export async function readReport(path: string): Promise<ShardReport> {
@@ -134,12 +122,7 @@ export function mergeReports(list: ShardReport[]): MergedReport {
     shards: kept.map(({ file, report }) => ({
       file,
       ...(report.shard ? { shard: formatShard(report.shard) } : {}),
-      copied: report.copied,
-      upToDate: report.upToDate,
-      wouldCopy: report.wouldCopy,
-      failed: report.failed,
-      bytes: report.bytes,
-      seconds: report.seconds,
+      ...(Object.fromEntries(COUNTS.map((k) => [k, report[k]])) as unknown as MirrorCounts),
     })),
     copied: sum("copied"),
     upToDate: sum("upToDate"),

@@ -38,6 +38,13 @@ import type { MirrorSpec } from "./spec.js";
 /** Default number of images copied at once. */
 export const DEFAULT_IMAGE_JOBS = 4;
 
+/**
+ * Up-to-date lookups in flight (a source HEAD and one HEAD per target each): they move no data, so
+ * a re-run of an unchanged mirror is bounded by the client's 8 connections per host, not by
+ * --image-jobs; only the images that need copying wait for an image slot.
+ */
+const LOOKUPS_IN_FLIGHT = 16;
+
 /** Options of one mirror run; fields left out come from the spec's defaults, then the defaults here. */
 export interface MirrorOptions {
   /** Blobs in flight, shared by every image (default spec.defaults.jobs, then DEFAULT_JOBS). */
@@ -82,8 +89,18 @@ export interface RateLimitInfo {
   windowSeconds?: number;
 }
 
+/** The totals of a run (or of merged runs). */
+export interface MirrorCounts {
+  copied: number;
+  upToDate: number;
+  wouldCopy: number;
+  failed: number;
+  bytes: number;
+  seconds: number;
+}
+
 /** The whole run (or one shard of it). */
-export interface MirrorReport {
+export interface MirrorReport extends MirrorCounts {
   dryRun: boolean;
   /** The spec file, as named on the command line. */
   spec?: string;
@@ -93,12 +110,6 @@ export interface MirrorReport {
   startedAt?: string;
   finishedAt?: string;
   images: ImageOutcome[];
-  copied: number;
-  upToDate: number;
-  wouldCopy: number;
-  failed: number;
-  bytes: number;
-  seconds: number;
   rateLimits: RateLimitInfo[];
 }
 
@@ -124,7 +135,9 @@ export async function mirror(client: RegistryClient, spec: MirrorSpec, opts: Mir
   const jobs = Math.max(1, opts.jobs ?? spec.defaults.jobs ?? DEFAULT_JOBS);
   const blobLimit = pLimit(jobs);
   const smallLimit = smallBlobLimit(jobs, blobLimit);
-  const imageLimit = pLimit(Math.max(1, opts.imageJobs ?? spec.defaults.imageJobs ?? DEFAULT_IMAGE_JOBS));
+  const imageJobs = Math.max(1, opts.imageJobs ?? spec.defaults.imageJobs ?? DEFAULT_IMAGE_JOBS);
+  const imageLimit = pLimit(imageJobs);
+  const lookupLimit = pLimit(Math.max(imageJobs, LOOKUPS_IN_FLIGHT));
   const images: ImageOutcome[] = [];
   let firstError: TcraneError | undefined;
   const fail = (e: unknown): TcraneError => {
@@ -163,16 +176,17 @@ export async function mirror(client: RegistryClient, spec: MirrorSpec, opts: Mir
     };
     const one = async (item: PlanItem, pos: number[], kind: ImageOutcome["kind"], root?: Descriptor): Promise<string | undefined> => {
       const t0 = Date.now();
-      let r: ImageResult;
+      let r: ImageResult | undefined;
       try {
-        r = await mirrorImage(client, item, { ...opts, signal, limit: blobLimit, smallLimit, root, shared, onTargetFailure: fail });
+        r = await mirrorImage(client, item, { ...opts, signal, limit: blobLimit, smallLimit, lookupLimit, imageLimit, root, shared, onTargetFailure: fail });
       } catch (e) {
         const err = fail(e); // the source failed: every target with it
         const seconds = (Date.now() - t0) / 1000;
         item.targets.forEach((t, j) => record({ entry: t.entry, kind, source: item.source.name, destination: t.destination.name, status: "failed", bytes: 0, seconds, error: { code: err.code, message: err.line } }, [...pos, j]));
         return undefined;
       }
-      const seconds = (Date.now() - t0) / 1000;
+      if (!r) return undefined;
+      const seconds = r.seconds;
       r.targets.forEach((t, j) => {
         const base = { entry: t.target.entry, kind, source: item.source.name, destination: t.destination, bytes: t.bytes, seconds };
         if (t.error) {
@@ -216,11 +230,11 @@ export async function mirror(client: RegistryClient, spec: MirrorSpec, opts: Mir
 
     await Promise.all(
       plan.items.map((item, i) =>
-        imageLimit(async () => {
-          if (signal.aborted) return; // interrupted, or stopped by a failure without keepGoing
+        (async () => {
+          // lookups run LOOKUPS_IN_FLIGHT at once, copies imageJobs at once (mirrorImage)
           const digest = await one(item, [i, 0], "image");
           if (digest && item.referrers) await referrersOf(item, i, digest);
-        }),
+        })(),
       ),
     );
     const before = (a: number[], b: number[]) => {
@@ -271,6 +285,20 @@ interface Shared {
   blobs: RegistryBlobs;
 }
 
+/** What mirrorImage needs beside the options of the run. */
+interface MirrorImageOptions extends MirrorOptions {
+  signal: AbortSignal;
+  limit: ReturnType<typeof pLimit>;
+  smallLimit: ReturnType<typeof pLimit>;
+  /** Lookups (source resolve, target HEADs) in flight: they move no data, so more than imageJobs. */
+  lookupLimit: ReturnType<typeof pLimit>;
+  /** Copies in flight (imageJobs). */
+  imageLimit: ReturnType<typeof pLimit>;
+  root?: Descriptor;
+  shared: Shared;
+  onTargetFailure: (e: TcraneError) => void;
+}
+
 /** What happened at one target of an image. */
 interface TargetResult {
   target: PlanTarget;
@@ -281,10 +309,12 @@ interface TargetResult {
   error?: TcraneError;
 }
 
-/** Result of mirroring one image to its targets. */
+/** Result of mirroring one image to its targets (undefined: not started, the run was stopped). */
 interface ImageResult {
   sourceDigest: string;
   targets: TargetResult[];
+  /** From the start of its lookup (not counting the wait for a slot). */
+  seconds: number;
 }
 
 /**
@@ -294,43 +324,47 @@ interface ImageResult {
  * each manifest fetched once; a target that fails is dropped from the copy with its own error (the
  * others finish). `root` skips the source lookup (a referrer's descriptor).
  */
-async function mirrorImage(
-  client: RegistryClient,
-  item: PlanItem,
-  o: MirrorOptions & {
-    signal: AbortSignal;
-    limit: ReturnType<typeof pLimit>;
-    smallLimit: ReturnType<typeof pLimit>;
-    root?: Descriptor;
-    shared: Shared;
-    onTargetFailure: (e: TcraneError) => void;
-  },
-): Promise<ImageResult> {
+async function mirrorImage(client: RegistryClient, item: PlanItem, o: MirrorImageOptions): Promise<ImageResult | undefined> {
   const signal = o.signal;
   const src = new RegistryTarget(client, item.source);
-  const sourceRoot = o.root ?? (await src.resolve(item.source.tag ?? item.source.digest, { signal }));
-  let source: Source = src;
-  let root = sourceRoot;
-  if (item.platforms !== "all" && isIndex(sourceRoot.mediaType)) ({ source, root } = await pickPlatforms(src, sourceRoot, item.platforms, signal));
+  // What each target holds now (never rejects: DENIED means unknown, so copy; other errors fail
+  // that target only). By tag, asked while the source resolves: one request round, not two.
+  const head = (t: PlanTarget, ref: string) =>
+    client.headManifest(t.destination, ref, { signal }).then(
+      (have) => ({ have }),
+      (e: unknown) => (e instanceof TcraneError && e.code === "DENIED" ? { have: undefined } : { error: toTcraneError(e) }),
+    );
   const tag = item.destination.tag;
+  const looked = await o.lookupLimit(async () => {
+    if (signal.aborted) return undefined; // interrupted, or stopped by a failure without keepGoing
+    const started = Date.now();
+    const early = tag ? item.targets.map((t) => head(t, tag)) : undefined;
+    const sourceRoot = o.root ?? (await src.resolve(item.source.tag ?? item.source.digest, { signal }));
+    const picked = item.platforms !== "all" && isIndex(sourceRoot.mediaType) ? await pickPlatforms(src, sourceRoot, item.platforms, signal) : { source: src as Source, root: sourceRoot };
+    const looks = await Promise.all(early ?? item.targets.map((t) => head(t, picked.root.digest)));
+    return { started, sourceRoot, ...picked, looks };
+  });
+  if (!looked) return undefined;
+  const { started, sourceRoot, source, root, looks } = looked;
   const results: TargetResult[] = item.targets.map((t) => ({ target: t, destination: tag ? t.destination.name : `${t.destination.context}@${root.digest}`, digest: root.digest, bytes: 0 }));
-  await Promise.all(
-    results.map(async (r) => {
-      try {
-        const have = await client.headManifest(r.target.destination, tag ?? root.digest, { signal }).catch((e: unknown) => {
-          if (e instanceof TcraneError && e.code === "DENIED") return undefined; // unknown: copy
-          throw e;
-        });
-        if (have?.digest === root.digest) r.status = "up-to-date";
-        else if (o.dryRun) r.status = "would-copy";
-      } catch (e) {
-        r.error = toTcraneError(e);
-        o.onTargetFailure(r.error);
-      }
-    }),
-  );
+  results.forEach((r, j) => {
+    const l = looks[j]!;
+    if ("error" in l && l.error) {
+      r.error = l.error;
+      o.onTargetFailure(r.error);
+    } else if (l.have?.digest === root.digest) r.status = "up-to-date";
+    else if (o.dryRun) r.status = "would-copy";
+  });
   const todo = results.filter((r) => !r.status && !r.error);
-  if (todo.length === 0) return { sourceDigest: sourceRoot.digest, targets: results };
+  if (todo.length > 0) await o.imageLimit(() => copyTo(client, item, source, root, todo, o));
+  return { sourceDigest: sourceRoot.digest, targets: results, seconds: (Date.now() - started) / 1000 };
+}
+
+/** The copy of one image to the targets that need it (`todo`, updated in place). */
+async function copyTo(client: RegistryClient, item: PlanItem, source: Source, root: Descriptor, todo: TargetResult[], o: MirrorImageOptions): Promise<void> {
+  const signal = o.signal;
+  const tag = item.destination.tag;
+  signal.throwIfAborted();
   // The same image under another tag is being copied into one of these repositories: let it finish
   // (then this copy only tags), so a registry never commits the same blobs twice at once.
   const keys = todo.map((r) => `${r.target.destination.context}@${root.digest}`);
@@ -366,7 +400,6 @@ async function mirrorImage(
   } finally {
     for (const key of keys) if (o.shared.images.get(key) === job) o.shared.images.delete(key);
   }
-  return { sourceDigest: sourceRoot.digest, targets: results };
 }
 
 /** The root to copy for a platform list: the one matching image, or an index of the matching ones. */
