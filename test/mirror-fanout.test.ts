@@ -135,6 +135,24 @@ test("FanoutSink under the engine: one fetch per blob, every target verified and
   assert.ok(!p.blobs.has(img2.layers[0]!.digest) && !q.blobs.has(img2.layers[0]!.digest), "no target stored the corrupt blob");
 });
 
+/** A sink that restarts every upload before reading it (a retried session): it reads the reopened source. */
+class Restarter extends MemoryStore {
+  override async push(desc: Descriptor, _first: Readable, o?: PushOptions): Promise<void> {
+    return super.push(desc, await o!.reopen!(), o);
+  }
+}
+
+test("a target that restarts its upload reads the source again for itself; the others are not held up", { timeout: 20_000 }, async () => {
+  const mem = new MemoryStore("source");
+  // layers bigger than a tee branch's buffer: a branch nobody reads would stop the source
+  const img = buildImage(mem, { layers: 2, size: 512 * 1024 });
+  const a = new MemoryStore("a");
+  const r = new Restarter("restarter");
+  await copyDescriptor(mem, img.manifest, new FanoutSink([a, r]), { tags: ["v1"] });
+  for (const t of [a, r]) for (const l of img.layers) assert.ok(t.blobs.get(l.digest)?.equals(mem.blobs.get(l.digest)!), `${t.description} has ${l.digest}`);
+  for (const l of img.layers) assert.equal(mem.fetches.filter((d) => d === l.digest).length, 2, "one read for the tee, one for the restart");
+});
+
 async function specFile(name: string, text: string): Promise<string> {
   const p = join(work.dir, name);
   await writeFile(p, text);

@@ -148,8 +148,16 @@ export class FanoutSink implements Sink, Mounter, ReferencePusher {
     const branches = to.length === 1 ? [stream] : tee(stream, to.length);
     await this.each(to, async (s, i, k) => {
       const branch = branches[k]!;
+      // A target that restarts its upload reads the source again for itself: it will never read
+      // its branch again, so the branch is dropped (or the others would wait for it forever).
+      const reopen = opts?.reopen
+        ? () => {
+            if (branch !== stream) branch.destroy();
+            return opts.reopen!();
+          }
+        : undefined;
       try {
-        await s.push(desc, branch, opts);
+        await s.push(desc, branch, { ...opts, reopen });
       } catch (e) {
         branch.destroy(); // the others go on without this branch
         throw e;
