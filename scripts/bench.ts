@@ -3,8 +3,9 @@
  * distribution, plain HTTP on loopback) and the same deterministic images. Every scenario runs
  * tcrane and skopeo alternately (A B A B …), each run into a fresh destination, skopeo's blob-info
  * cache deleted before each of its runs, wall time and peak RSS measured by /usr/bin/time.
+ * The mirroring scenarios (scripts/bench-mirror.ts) compare `tcrane mirror` with `skopeo sync`.
  * Knobs: BENCH_SCALE, BENCH_REPS, BENCH_ONLY, BENCH_TOOLS, BENCH_TCRANE_ARGS, BENCH_TCRANE, BENCH_OUT,
- * BENCH_WORK (bench/README.md).
+ * BENCH_WORK, BENCH_MIRROR_REPOS, BENCH_MIRROR_TAGS (bench/README.md).
  */
 import { spawnSync } from "node:child_process";
 import { mkdir, readdir, rm, stat, writeFile } from "node:fs/promises";
@@ -15,6 +16,7 @@ import { request } from "undici";
 import { startDistribution, type Distribution } from "../test/harness/distribution.js";
 import { generateDockerArchive, generateLayout, type GeneratedImage } from "./bench-images.js";
 import { checkTime, describeMachine, measure, median, type Machine } from "./bench-measure.js";
+import { generateFleet, MIRROR_IDS, mirrorTable, runMirrorBench, seedFleet, type GeneratedFleet, type MirrorSummary } from "./bench-mirror.js";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 /** The CLI entry to measure; BENCH_TCRANE points at a snapshot when others rebuild dist/ meanwhile. */
@@ -28,6 +30,9 @@ const TOOLS = (process.env.BENCH_TOOLS ?? "tcrane,skopeo").split(",").map((s) =>
 /** Pause after the sync before each timed run (ms): the kernel's own follow-up work (freeing the previous run's deleted output) settles. */
 const SETTLE_MS = Number(process.env.BENCH_SETTLE_MS ?? "2000");
 const TCRANE_ARGS = (process.env.BENCH_TCRANE_ARGS ?? "").split(/\s+/).filter(Boolean);
+/** The mirror scenarios' fleet: repositories × tags (BENCH_MIRROR_REPOS, BENCH_MIRROR_TAGS). */
+const MIRROR_REPOS = Math.max(1, Number(process.env.BENCH_MIRROR_REPOS ?? "30"));
+const MIRROR_TAGS = Math.max(1, Number(process.env.BENCH_MIRROR_TAGS ?? "3"));
 const WORK = process.env.BENCH_WORK ?? join(ROOT, "bench", "work", `scale-${SCALE}`);
 const OUT = process.env.BENCH_OUT ?? join(ROOT, "bench", "results", SCALE === 1 && !ONLY ? "latest" : `scale-${SCALE}${ONLY ? "-partial" : ""}`);
 /** Where skopeo (root: /var/lib, user: ~/.local/share) keeps its blob-info cache. */
@@ -184,11 +189,12 @@ function table(rows: Summary[]): string {
   return lines.join("\n");
 }
 
-async function writeResults(machine: Machine, rows: Summary[], images: Record<string, GeneratedImage>): Promise<void> {
+async function writeResults(machine: Machine, rows: Summary[], images: Record<string, GeneratedImage>, mirrorRows: MirrorSummary[] = [], fleet?: GeneratedFleet): Promise<void> {
   await mkdir(join(OUT, ".."), { recursive: true });
-  const settings = { scale: SCALE, reps: REPS, tools: TOOLS, tcrane: TCRANE, tcraneArgs: TCRANE_ARGS, only: ONLY ? [...ONLY] : undefined };
+  const settings = { scale: SCALE, reps: REPS, tools: TOOLS, tcrane: TCRANE, tcraneArgs: TCRANE_ARGS, only: ONLY ? [...ONLY] : undefined, mirrorRepos: MIRROR_REPOS, mirrorTags: MIRROR_TAGS };
   const imgs = Object.fromEntries(Object.entries(images).map(([k, v]) => [k, { ...v.spec, manifestDigest: v.manifestDigest, compressedMiB: Math.round((v.bytes / MiB) * 10) / 10 }]));
-  await writeFile(`${OUT}.json`, JSON.stringify({ machine, settings, images: imgs, scenarios: rows }, null, 2) + "\n");
+  const fleetInfo = fleet ? { ...fleet.spec, blobs: fleet.blobs, compressedMiB: Math.round((fleet.bytes / MiB) * 10) / 10 } : undefined;
+  await writeFile(`${OUT}.json`, JSON.stringify({ machine, settings, images: imgs, fleet: fleetInfo, scenarios: rows, mirror: mirrorRows }, null, 2) + "\n");
   const md = [
     `# tcrane vs skopeo: benchmark results`,
     "",
@@ -203,84 +209,130 @@ async function writeResults(machine: Machine, rows: Summary[], images: Record<st
     "## Images",
     "",
     ...Object.values(imgs).map((i) => `- ${i.name}: ${i.layers} × ${i.layerSize} bytes of random content, gzip level 1 (${i.compressedMiB} MiB compressed), ${i.manifestDigest}`),
+    ...(fleetInfo
+      ? [`- mirror fleet: ${fleetInfo.repos} repositories × ${fleetInfo.tags} tags, each image a 2-layer base shared by all (${fleetInfo.baseSize} bytes of content per layer) plus one own layer (${fleetInfo.ownSize} bytes); ${fleetInfo.blobs} distinct blobs, ${fleetInfo.compressedMiB} MiB`]
+      : []),
     "",
-    "## Results",
-    "",
-    table(rows),
-    "",
+    ...(rows.length ? ["## Results", "", table(rows), ""] : []),
+    ...(mirrorRows.length ? ["## Mirroring at scale (tcrane mirror vs skopeo sync)", "", mirrorTable(mirrorRows), ""] : []),
   ].join("\n");
   await writeFile(`${OUT}.md`, md);
 }
 
+/** The copy scenarios' ids, in the order they run. */
+const COPY_IDS = ["big-oci-reg", "big-reg-reg", "big-reg-same", "big-reg-docker", "big-reg-ociarchive", "big-reg-ocidir", "big-docker-reg", "small-oci-reg", "small-reg-reg", "huge-reg-reg"];
+
 async function main(): Promise<void> {
   checkTime();
   if (!(SCALE > 0)) throw new Error(`BENCH_SCALE must be a positive number, not ${process.env.BENCH_SCALE}`);
+  const unknown = [...(ONLY ?? [])].filter((id) => !COPY_IDS.includes(id) && !MIRROR_IDS.includes(id) && id !== "mirror");
+  if (unknown.length) throw new Error(`BENCH_ONLY: unknown scenario ${unknown.join(", ")} (known: ${[...COPY_IDS, ...MIRROR_IDS, "mirror"].join(", ")})`);
+  const copying = !ONLY || COPY_IDS.some((id) => ONLY.has(id));
+  const mirroring = !ONLY || ONLY.has("mirror") || MIRROR_IDS.some((id) => ONLY.has(id));
   const machine = await describeMachine(ROOT);
   log(`scale ${SCALE}, ${REPS} repetitions, work dir ${WORK}, results ${OUT}.{md,json}`);
   await mkdir(WORK, { recursive: true });
   const size = (n: number) => Math.max(1, Math.round(n * SCALE));
-  const big = await generateLayout(WORK, { name: "big", layers: 8, layerSize: size(128 * MiB) }, log);
-  const small = await generateLayout(WORK, { name: "small", layers: 200, layerSize: size(64 * 1024) }, log);
-  const huge = await generateLayout(WORK, { name: "huge", layers: 1, layerSize: size(1024 * MiB) }, log);
-  const dockerArchive = await generateDockerArchive(WORK, big, "bench/big:latest", log);
-  const images = { big, small, huge };
+  const images: Record<string, GeneratedImage> = {};
+  let dockerArchive = "";
+  if (copying) {
+    images.big = await generateLayout(WORK, { name: "big", layers: 8, layerSize: size(128 * MiB) }, log);
+    images.small = await generateLayout(WORK, { name: "small", layers: 200, layerSize: size(64 * 1024) }, log);
+    images.huge = await generateLayout(WORK, { name: "huge", layers: 1, layerSize: size(1024 * MiB) }, log);
+    dockerArchive = await generateDockerArchive(WORK, images.big, "bench/big:latest", log);
+  }
+  const fleet = mirroring ? await generateFleet(WORK, { repos: MIRROR_REPOS, tags: MIRROR_TAGS, baseSize: size(4 * MiB), ownSize: size(1 * MiB) }, log) : undefined;
 
   const a = await startDistribution();
   const b = await startDistribution();
+  const c = mirroring ? await startDistribution() : undefined;
+  const stopAll = () => Promise.all([a.stop(), b.stop(), c?.stop()]);
   const onSignal = () => {
     log("interrupted: stopping the registries");
-    void Promise.all([a.stop(), b.stop()]).finally(() => process.exit(130));
+    void stopAll().finally(() => process.exit(130));
   };
   process.once("SIGINT", onSignal);
   process.once("SIGTERM", onSignal);
   const out = join(WORK, "out");
   await mkdir(out, { recursive: true });
   const rows: Summary[] = [];
+  let mirrorRows: MirrorSummary[] = [];
   try {
-    log(`registry A ${a.host}, registry B ${b.host}; seeding A`);
-    for (const img of [big, small, huge]) {
+    log(`registry A ${a.host}, registry B ${b.host}${c ? `, registry C ${c.host}` : ""}; seeding A`);
+    for (const img of Object.values(images)) {
       const dst = `${a.host}/bench/${img.spec.name}:latest`;
       const m = await measure(process.execPath, [TCRANE, "copy", `oci:${img.layout}:${img.spec.name}`, dst, "--progress", "none"]);
       if (m.code !== 0) throw new Error(`seeding ${dst} failed: ${m.stderr}`);
       const d = await manifestDigest(a, `bench/${img.spec.name}`, "latest");
       if (d !== img.manifestDigest) throw new Error(`seeded ${dst} has digest ${d}, not ${img.manifestDigest}`);
     }
-    const reg = (r: Distribution, name: string) => (tool: Tool, rep: number): Place => ({ kind: "registry", reg: r, repo: `bench/${name}-${tool}-${rep}`, tag: "latest" });
-    const file = (kind: "docker-archive" | "oci-archive" | "oci", name: string) => (tool: Tool, rep: number): Place => {
-      const path = join(out, `${name}-${tool}-${rep}${kind === "oci" ? "" : ".tar"}`);
-      return kind === "docker-archive" ? { kind, path, ref: "bench/big:latest" } : { kind, path, name: "big" };
-    };
-    const fromA = (name: string): Place => ({ kind: "registry", reg: a, repo: `bench/${name}`, tag: "latest" });
-    const scenarios: Scenario[] = [
-      { id: "big-oci-reg", title: "big OCI dir → registry", target: 0.9, src: { kind: "oci", path: big.layout, name: "big" }, dst: reg(b, "big-oci") },
-      { id: "big-reg-reg", title: "big registry → other registry", target: 0.9, src: fromA("big"), dst: reg(b, "big-rr") },
-      { id: "big-reg-same", title: "big registry → same registry, other repo", target: 0.05, src: fromA("big"), dst: reg(a, "big-same") },
-      { id: "big-reg-docker", title: "big registry → docker-archive", target: 0.5, src: fromA("big"), dst: file("docker-archive", "big-docker") },
-      { id: "big-reg-ociarchive", title: "big registry → oci-archive", target: 0.35, src: fromA("big"), dst: file("oci-archive", "big-ociarchive") },
-      { id: "big-reg-ocidir", title: "big registry → OCI dir", target: 0.8, src: fromA("big"), dst: file("oci", "big-ocidir") },
-      { id: "big-docker-reg", title: "big docker-archive (uncompressed) → registry", target: 1.0, src: { kind: "docker-archive", path: dockerArchive }, dst: reg(b, "big-docker") },
-      { id: "small-oci-reg", title: "small OCI dir → registry", target: 0.4, src: { kind: "oci", path: small.layout, name: "small" }, dst: reg(b, "small-oci") },
-      { id: "small-reg-reg", title: "small registry → other registry", target: 0.5, src: fromA("small"), dst: reg(b, "small-rr") },
-      { id: "huge-reg-reg", title: "1 GiB layer registry → other registry (memory)", src: fromA("huge"), dst: reg(b, "huge-rr") },
-    ];
-    for (const s of scenarios) {
-      if (ONLY && !ONLY.has(s.id)) continue;
-      const samples: Sample[] = [];
-      for (let rep = 0; rep < REPS; rep++) for (const tool of TOOLS) samples.push(await runOne(s, tool, rep));
-      const sum = summarize(s, samples);
-      rows.push(sum);
-      log(`${s.id}: tcrane ${f(sum.tcraneSeconds)} s / skopeo ${f(sum.skopeoSeconds)} s = ${f(sum.ratio)} (target ${s.target ?? "–"}), RSS ${f(sum.tcraneRssMiB, 0)} / ${f(sum.skopeoRssMiB, 0)} MiB`);
-      machine.loadavgEnd = loadavg().map((x) => Math.round(x * 100) / 100);
-      await writeResults(machine, rows, images);
+    if (fleet) await seedFleet(fleet, a);
+    if (copying) {
+      const { big, small } = images as Record<"big" | "small" | "huge", GeneratedImage>;
+      const reg = (r: Distribution, name: string) => (tool: Tool, rep: number): Place => ({ kind: "registry", reg: r, repo: `bench/${name}-${tool}-${rep}`, tag: "latest" });
+      const file = (kind: "docker-archive" | "oci-archive" | "oci", name: string) => (tool: Tool, rep: number): Place => {
+        const path = join(out, `${name}-${tool}-${rep}${kind === "oci" ? "" : ".tar"}`);
+        return kind === "docker-archive" ? { kind, path, ref: "bench/big:latest" } : { kind, path, name: "big" };
+      };
+      const fromA = (name: string): Place => ({ kind: "registry", reg: a, repo: `bench/${name}`, tag: "latest" });
+      const scenarios: Scenario[] = [
+        { id: "big-oci-reg", title: "big OCI dir → registry", target: 0.9, src: { kind: "oci", path: big.layout, name: "big" }, dst: reg(b, "big-oci") },
+        { id: "big-reg-reg", title: "big registry → other registry", target: 0.9, src: fromA("big"), dst: reg(b, "big-rr") },
+        { id: "big-reg-same", title: "big registry → same registry, other repo", target: 0.05, src: fromA("big"), dst: reg(a, "big-same") },
+        { id: "big-reg-docker", title: "big registry → docker-archive", target: 0.5, src: fromA("big"), dst: file("docker-archive", "big-docker") },
+        { id: "big-reg-ociarchive", title: "big registry → oci-archive", target: 0.35, src: fromA("big"), dst: file("oci-archive", "big-ociarchive") },
+        { id: "big-reg-ocidir", title: "big registry → OCI dir", target: 0.8, src: fromA("big"), dst: file("oci", "big-ocidir") },
+        { id: "big-docker-reg", title: "big docker-archive (uncompressed) → registry", target: 1.0, src: { kind: "docker-archive", path: dockerArchive }, dst: reg(b, "big-docker") },
+        { id: "small-oci-reg", title: "small OCI dir → registry", target: 0.4, src: { kind: "oci", path: small.layout, name: "small" }, dst: reg(b, "small-oci") },
+        { id: "small-reg-reg", title: "small registry → other registry", target: 0.5, src: fromA("small"), dst: reg(b, "small-rr") },
+        { id: "huge-reg-reg", title: "1 GiB layer registry → other registry (memory)", src: fromA("huge"), dst: reg(b, "huge-rr") },
+      ];
+      for (const s of scenarios) {
+        if (ONLY && !ONLY.has(s.id)) continue;
+        const samples: Sample[] = [];
+        for (let rep = 0; rep < REPS; rep++) for (const tool of TOOLS) samples.push(await runOne(s, tool, rep));
+        const sum = summarize(s, samples);
+        rows.push(sum);
+        log(`${s.id}: tcrane ${f(sum.tcraneSeconds)} s / skopeo ${f(sum.skopeoSeconds)} s = ${f(sum.ratio)} (target ${s.target ?? "–"}), RSS ${f(sum.tcraneRssMiB, 0)} / ${f(sum.skopeoRssMiB, 0)} MiB`);
+        machine.loadavgEnd = loadavg().map((x) => Math.round(x * 100) / 100);
+        await writeResults(machine, rows, images, mirrorRows, fleet);
+      }
+    }
+    if (fleet && c) {
+      mirrorRows = await runMirrorBench(
+        {
+          tcrane: TCRANE,
+          tcraneArgs: TCRANE_ARGS,
+          reps: REPS,
+          only: ONLY,
+          work: WORK,
+          log,
+          beforeRun: async (tool) => {
+            if (tool === "skopeo") for (const p of SKOPEO_CACHES) await rm(p, { force: true });
+            spawnSync("sync");
+            await new Promise((r) => setTimeout(r, SETTLE_MS));
+          },
+        },
+        fleet,
+        a,
+        b,
+        c,
+        async (done) => {
+          for (const r of done.slice(mirrorRows.length)) log(`${r.id}: tcrane ${f(r.tcraneSeconds)} s / ${r.reference} ${f(r.referenceSeconds)} s = ${f(r.ratio)} (target ${r.target ?? "–"}); ${r.checks.map((x) => `${x.ok ? "ok" : "FAILED"}: ${x.what}`).join("; ")}`);
+          mirrorRows = [...done];
+          machine.loadavgEnd = loadavg().map((x) => Math.round(x * 100) / 100);
+          await writeResults(machine, rows, images, mirrorRows, fleet);
+        },
+      );
     }
   } finally {
-    await a.stop();
-    await b.stop();
+    await stopAll();
     await rm(out, { recursive: true, force: true });
   }
   machine.loadavgEnd = loadavg().map((x) => Math.round(x * 100) / 100);
-  await writeResults(machine, rows, images);
-  process.stdout.write(table(rows) + "\n");
+  await writeResults(machine, rows, images, mirrorRows, fleet);
+  if (rows.length) process.stdout.write(table(rows) + "\n");
+  if (mirrorRows.length) process.stdout.write(mirrorTable(mirrorRows) + "\n");
   log(`wrote ${OUT}.md and ${OUT}.json`);
 }
 

@@ -59,6 +59,7 @@ export {
   type Challenge,
 } from "./registry/index.js";
 export * from "./transports/index.js";
+export { FanoutSink, tee } from "./transports/fanout.js";
 export { OverlaySource } from "./transports/overlay.js";
 export * from "./transfer/engine.js";
 export * from "./transfer/events.js";

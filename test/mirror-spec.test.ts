@@ -74,7 +74,7 @@ test("structural errors: syntax, missing fields, wrong types, conflicting destin
   assert.equal(specError("defaults: {jobs: 2}\n").message, "mirror.yaml:1:1: mirrors: missing: the list of repositories to mirror");
   assert.equal(specError("mirrors: []\n").message, "mirror.yaml:1:10: mirrors: must be a non-empty list");
   const m = specError("mirrors:\n  - source: a\n    tags: [x]\n").message;
-  assert.equal(m, "mirror.yaml:2:5: mirrors[0]: missing: target (REGISTRY[/PREFIX]) or repository (and no defaults.target)");
+  assert.equal(m, "mirror.yaml:2:5: mirrors[0]: missing: target (REGISTRY[/PREFIX]), targets or repository (and no defaults.target)");
   assert.equal(
     specError("mirrors:\n  - source: a\n    tags: [x]\n    target: r:5000\n    repository: r:5000/a\n").message,
     "mirror.yaml:5:5: mirrors[0].repository: give either target or repository, not both",

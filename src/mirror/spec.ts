@@ -15,6 +15,7 @@
  *   - source: docker.io/library/alpine      # a repository; `repo:tag` / `repo@digest` add that tag/digest
  *     target: registry.internal:5000/mirror # REGISTRY[/PREFIX] ⇒ registry.internal:5000/mirror/library/alpine
  *     # repository: registry.internal:5000/alpine   # or an explicit destination repository (not both)
+ *     # targets: [reg-a:5000/mirror, reg-b:5000/mirror]   # or several targets: fan-out (one source read)
  *     tags: ["3.20", "3.19"]                 # explicit tags: always taken, never filtered
  *     digests: ["sha256:…"]                  # explicit digests: copied by digest, untagged
  *     allTags: false                         # list the source's tags and take them all (then filter)
@@ -62,7 +63,13 @@ export interface MirrorEntry {
   /** `file:line:col` of the entry, for messages. */
   where: string;
   source: Repository;
+  /** The first of `destinations`. */
   destination: Repository;
+  /**
+   * Every destination repository: one for `target` / `repository`, one per `targets` item (fan-out:
+   * each blob is read from the source once and written to every destination that lacks it).
+   */
+  destinations: Repository[];
   tags: string[];
   digests: string[];
   allTags: boolean;
@@ -108,7 +115,7 @@ export function needsTagList(e: MirrorEntry): boolean {
 }
 
 const DEFAULT_KEYS = new Set(["jobs", "imageJobs", "retries", "platforms", "referrers", "target"]);
-const ENTRY_KEYS = new Set(["source", "target", "repository", "tags", "digests", "allTags", "include", "exclude", "semver", "newest", "platforms", "referrers"]);
+const ENTRY_KEYS = new Set(["source", "target", "targets", "repository", "tags", "digests", "allTags", "include", "exclude", "semver", "newest", "platforms", "referrers"]);
 
 /** Walks the YAML node tree collecting issues with line:col. */
 class Checker {
@@ -296,6 +303,7 @@ function parseEntry(c: Checker, node: Node | null, i: number, file: string, defa
     where: `${file}:${line}:${col}`,
     source: { registry: "", repository: "", context: "" },
     destination: { registry: "", repository: "", context: "" },
+    destinations: [],
     tags: [],
     digests: [],
     allTags: false,
@@ -346,28 +354,42 @@ function parseEntry(c: Checker, node: Node | null, i: number, file: string, defa
   if (f.has("platforms")) e.platforms = c.platforms(get("platforms"), `${path}.platforms`) ?? defaults.platforms;
   if (f.has("referrers")) e.referrers = c.boolean(get("referrers"), `${path}.referrers`) ?? defaults.referrers;
 
-  const hasTarget = f.has("target");
-  const hasRepo = f.has("repository");
-  if (hasTarget && hasRepo) c.issue(f.get("repository")!.key, `${path}.repository`, "give either target or repository, not both");
-  else if (hasRepo) {
+  const given = ["target", "targets", "repository"].filter((k) => f.has(k));
+  if (given.length > 1) c.issue(f.get(given[1]!)!.key, `${path}.${given[1]}`, `give either ${given[0]} or ${given[1]}, not both`);
+  else if (given[0] === "repository") {
     const s = c.string(get("repository"), `${path}.repository`);
     if (s !== undefined) {
       try {
-        e.destination = parseRepository(s);
+        e.destinations = [parseRepository(s)];
       } catch (err) {
         c.issue(get("repository"), `${path}.repository`, `invalid repository "${s}": ${toTcraneError(err).message}`);
       }
     }
+  } else if (given[0] === "targets") {
+    const node = get("targets");
+    if (!isSeq(node) || node.items.length === 0) c.issue(node ?? f.get("targets")!.key, `${path}.targets`, "must be a non-empty list of targets (REGISTRY[/PREFIX])");
+    else {
+      node.items.forEach((n, j) => {
+        const item = c.deref(n);
+        const t = checkTarget(c, item, `${path}.targets[${j}]`);
+        if (t === undefined || !e.source.registry) return;
+        const d = destinationUnder(e.source, t);
+        if (e.destinations.some((x) => x.context === d.context)) c.issue(item, `${path}.targets[${j}]`, `names ${d.context} twice`);
+        else e.destinations.push(d);
+      });
+    }
   } else {
+    const hasTarget = given[0] === "target";
     const t = hasTarget ? checkTarget(c, get("target"), `${path}.target`) : defaults.target;
-    if (!hasTarget && t === undefined) c.issue(node, path, "missing: target (REGISTRY[/PREFIX]) or repository (and no defaults.target)");
-    if (t !== undefined && e.source.registry) e.destination = destinationUnder(e.source, t);
+    if (!hasTarget && t === undefined) c.issue(node, path, "missing: target (REGISTRY[/PREFIX]), targets or repository (and no defaults.target)");
+    if (t !== undefined && e.source.registry) e.destinations = [destinationUnder(e.source, t)];
   }
+  if (e.destinations[0]) e.destination = e.destinations[0];
   if (c.issues.length === before && e.tags.length === 0 && e.digests.length === 0 && !needsTagList(e)) {
     c.issue(node, path, "selects nothing: give tags, digests, allTags, include, exclude, semver or newest (or a tag in source)");
   }
-  if (c.issues.length === before && e.source.context === e.destination.context) {
-    c.issue(f.get("target")?.value ?? f.get("repository")?.value ?? node, path, `source and destination are the same repository (${e.source.context})`);
+  if (c.issues.length === before && e.destinations.some((d) => d.context === e.source.context)) {
+    c.issue(f.get("target")?.value ?? f.get("targets")?.value ?? f.get("repository")?.value ?? node, path, `source and destination are the same repository (${e.source.context})`);
   }
   e.tags = [...new Set(e.tags)];
   e.digests = [...new Set(e.digests)];
