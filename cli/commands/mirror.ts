@@ -10,7 +10,7 @@ import { mirror, type ImageOutcome, type MirrorReport } from "../../src/mirror/r
 import { mergeReports, readReport, type MergedReport } from "../../src/mirror/report.js";
 import { formatShard, parseShard, type ShardBy } from "../../src/mirror/shard.js";
 import type { GlobalArgs } from "../globals.js";
-import { withContext } from "../context.js";
+import { opOptions, withContext } from "../context.js";
 import { printResult } from "../output.js";
 import { formatBytes } from "../progress.js";
 
@@ -108,7 +108,7 @@ const command: CommandModule<GlobalArgs, Args> = {
         allowNondistributable: args["allow-nondistributable-artifacts"],
         shard,
         signal: ctx.signal,
-        onEvent: ctx.progress.listener,
+        onEvent: opOptions(ctx).onEvent,
       });
       ctx.progress.done();
       if (args.json || report.images.length > 0) printResult(args.json, report, () => report.images.map(line).join("\n"));

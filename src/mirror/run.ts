@@ -19,7 +19,7 @@ import { setMaxListeners } from "node:events";
 import pLimit from "p-limit";
 import { TcraneError, toTcraneError } from "../errors.js";
 import { isIndex } from "../image/mediatypes.js";
-import { formatPlatform, platformMatches } from "../image/platform.js";
+import { formatPlatform, isAttestation, platformMatches } from "../image/platform.js";
 import type { Descriptor, ImageIndex } from "../image/types.js";
 import { withDigest, withTag, type Reference } from "../reference/index.js";
 import type { RegistryClient } from "../registry/client.js";
@@ -417,9 +417,11 @@ async function pickPlatforms(
     throw new TcraneError("MALFORMED", "index is not JSON", { what: `${src.description}@${index.digest}` });
   }
   const manifests = Array.isArray(parsed.manifests) ? parsed.manifests : [];
-  const chosen = manifests.filter((d) => platforms.some((p) => platformMatches(p, d.platform)));
+  // attestations describe images, they are not one: never chosen for a platform (as selectManifest)
+  const images = manifests.filter((d) => !isAttestation(d));
+  const chosen = images.filter((d) => platforms.some((p) => platformMatches(p, d.platform)));
   if (chosen.length === 0) {
-    const avail = [...new Set(manifests.map((d) => (d.platform ? formatPlatform(d.platform) : "unknown")))].join(", ") || "none";
+    const avail = [...new Set(images.map((d) => (d.platform ? formatPlatform(d.platform) : "unknown")))].join(", ") || "none";
     throw new TcraneError("NOT_FOUND", `no image for ${platforms.map(formatPlatform).join(", ")} in the index; available: ${avail}`, { what: `${src.description}@${index.digest}` });
   }
   if (chosen.length === manifests.length) return { source: src, root: index };
