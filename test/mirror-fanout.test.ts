@@ -12,7 +12,8 @@ import { PassThrough, Readable, Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { startDistribution, type Distribution } from "./harness/distribution.js";
 import { freePort, tcrane, tempDir } from "./harness/tools.js";
-import { buildImage, MemoryStore } from "./helpers/memory.js";
+import { MemoryStore } from "./helpers/memory.js";
+import { randomImage } from "./fixtures/images.js";
 import { assertMirrored, blobGets, manifestPuts, requests, seedFleet, type Fleet } from "./mirror-fleet.js";
 import { RegistryClient } from "../src/registry/client.js";
 import { parseRepository } from "../src/reference/index.js";
@@ -105,34 +106,36 @@ class FillingUp extends MemoryStore {
 
 test("FanoutSink under the engine: one fetch per blob, every target verified and complete, a failing target dropped", async () => {
   const mem = new MemoryStore("source");
-  const img = buildImage(mem, { layers: 4, size: 200 * 1024 });
+  const img = mem.put(randomImage([200 * 1024, 200 * 1024, 200 * 1024, 200 * 1024], { created: null, nonce: false }));
+  const blobs = [img.configDesc, ...img.layers.map((l) => l.desc)];
   const a = new MemoryStore("a");
   const full = new FillingUp("full");
   const z = new MemoryStore("z");
   const dropped: number[] = [];
   const fan = new FanoutSink([a, full, z], (i) => dropped.push(i));
-  const r = await copyDescriptor(mem, img.manifest, fan, { tags: ["v1"] });
-  assert.equal(r.descriptor.digest, img.manifest.digest);
-  const want = [img.config, ...img.layers].map((d) => d.digest).sort();
-  assert.deepEqual(mem.fetches.filter((d) => d !== img.manifest.digest).sort(), want, "each blob fetched once");
-  assert.equal(mem.fetches.filter((d) => d === img.manifest.digest).length, 1, "the manifest fetched once");
+  const r = await copyDescriptor(mem, img.manifestDesc, fan, { tags: ["v1"] });
+  assert.equal(r.descriptor.digest, img.manifestDesc.digest);
+  const want = blobs.map((d) => d.digest).sort();
+  assert.deepEqual(mem.fetches.filter((d) => d !== img.manifestDesc.digest).sort(), want, "each blob fetched once");
+  assert.equal(mem.fetches.filter((d) => d === img.manifestDesc.digest).length, 1, "the manifest fetched once");
   for (const t of [a, z]) {
-    for (const d of [...want, img.manifest.digest]) assert.ok(t.blobs.get(d)?.equals(mem.blobs.get(d)!), `${t.description} has ${d}`);
-    assert.equal(t.tags.get("v1")?.digest, img.manifest.digest);
+    for (const d of [...want, img.manifestDesc.digest]) assert.ok(t.blobs.get(d)?.equals(mem.blobs.get(d)!), `${t.description} has ${d}`);
+    assert.equal(t.tags.get("v1")?.digest, img.manifestDesc.digest);
   }
   assert.deepEqual(dropped, [1]);
   assert.match(fan.failures().get(1)!.message, /quota exceeded/);
   assert.equal(fan.written[0], fan.written[2]);
-  assert.equal(fan.written[0], [img.config, ...img.layers].reduce((n, d) => n + d.size, 0));
+  assert.equal(fan.written[0], blobs.reduce((n, d) => n + d.size, 0));
 
   // a corrupt source blob reaches no target: every branch fails, the copy fails
   const bad = new MemoryStore("bad");
-  const img2 = buildImage(bad, { layers: 1, size: 1000 });
-  bad.corrupt.set(img2.layers[0]!.digest, Buffer.alloc(img2.layers[0]!.size));
+  const img2 = bad.put(randomImage([1000], { created: null, nonce: false }));
+  const layer2 = img2.layers[0]!.desc;
+  bad.corrupt.set(layer2.digest, Buffer.alloc(layer2.size));
   const p = new MemoryStore("p");
   const q = new MemoryStore("q");
-  await assert.rejects(copyDescriptor(bad, img2.manifest, new FanoutSink([p, q]), { tags: ["x"] }), /digest|size/i);
-  assert.ok(!p.blobs.has(img2.layers[0]!.digest) && !q.blobs.has(img2.layers[0]!.digest), "no target stored the corrupt blob");
+  await assert.rejects(copyDescriptor(bad, img2.manifestDesc, new FanoutSink([p, q]), { tags: ["x"] }), /digest|size/i);
+  assert.ok(!p.blobs.has(layer2.digest) && !q.blobs.has(layer2.digest), "no target stored the corrupt blob");
 });
 
 /** A sink that restarts every upload before reading it (a retried session): it reads the reopened source. */
@@ -145,12 +148,13 @@ class Restarter extends MemoryStore {
 test("a target that restarts its upload reads the source again for itself; the others are not held up", { timeout: 20_000 }, async () => {
   const mem = new MemoryStore("source");
   // layers bigger than a tee branch's buffer: a branch nobody reads would stop the source
-  const img = buildImage(mem, { layers: 2, size: 512 * 1024 });
+  const img = mem.put(randomImage([512 * 1024, 512 * 1024], { created: null, nonce: false }));
+  const layers = img.layers.map((l) => l.desc);
   const a = new MemoryStore("a");
   const r = new Restarter("restarter");
-  await copyDescriptor(mem, img.manifest, new FanoutSink([a, r]), { tags: ["v1"] });
-  for (const t of [a, r]) for (const l of img.layers) assert.ok(t.blobs.get(l.digest)?.equals(mem.blobs.get(l.digest)!), `${t.description} has ${l.digest}`);
-  for (const l of img.layers) assert.equal(mem.fetches.filter((d) => d === l.digest).length, 2, "one read for the tee, one for the restart");
+  await copyDescriptor(mem, img.manifestDesc, new FanoutSink([a, r]), { tags: ["v1"] });
+  for (const t of [a, r]) for (const l of layers) assert.ok(t.blobs.get(l.digest)?.equals(mem.blobs.get(l.digest)!), `${t.description} has ${l.digest}`);
+  for (const l of layers) assert.equal(mem.fetches.filter((d) => d === l.digest).length, 2, "one read for the tee, one for the restart");
 });
 
 async function specFile(name: string, text: string): Promise<string> {

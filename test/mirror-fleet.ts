@@ -6,7 +6,8 @@
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import type { Distribution } from "./harness/distribution.js";
-import { buildImage, MemoryStore } from "./helpers/memory.js";
+import { MemoryStore } from "./helpers/memory.js";
+import { randomImage } from "./fixtures/images.js";
 import { RegistryClient } from "../src/registry/client.js";
 import { RegistryTarget } from "../src/transports/registry.js";
 import { copyDescriptor } from "../src/transfer/engine.js";
@@ -34,11 +35,11 @@ export async function seedFleet(reg: Distribution, repos: string[], tags: string
     await Promise.all(
       repos.map(async (repo) => {
         for (const tag of tags) {
-          const img = buildImage(mem, { layers: 3, size: layerSize, shared: base });
-          fleet.baseLayers = img.layers.slice(0, 2).map((l) => l.digest);
-          for (const d of [img.config, ...img.layers]) fleet.blobs.add(d.digest);
-          fleet.digests.set(`${repo}:${tag}`, img.manifest.digest);
-          await copyDescriptor(mem, img.manifest, new RegistryTarget(client, parseRepository(`${reg.host}/${repo}`)), { tags: [tag] });
+          const img = mem.put(randomImage([layerSize], { shared: base, created: null, nonce: false }));
+          fleet.baseLayers = img.layers.slice(0, 2).map((l) => l.desc.digest);
+          for (const d of [img.configDesc, ...img.layers.map((l) => l.desc)]) fleet.blobs.add(d.digest);
+          fleet.digests.set(`${repo}:${tag}`, img.manifestDesc.digest);
+          await copyDescriptor(mem, img.manifestDesc, new RegistryTarget(client, parseRepository(`${reg.host}/${repo}`)), { tags: [tag] });
         }
       }),
     );

@@ -10,7 +10,8 @@ import { writeFile } from "node:fs/promises";
 import { randomBytes } from "node:crypto";
 import { startDistribution, type Distribution } from "./harness/distribution.js";
 import { tcrane, tempDir } from "./harness/tools.js";
-import { buildImage, buildIndex, MemoryStore } from "./helpers/memory.js";
+import { MemoryStore } from "./helpers/memory.js";
+import { makeIndex, randomImage } from "./fixtures/images.js";
 import { RegistryClient } from "../src/registry/client.js";
 import { RegistryTarget } from "../src/transports/registry.js";
 import { copyDescriptor, SMALL_PER_JOB } from "../src/transfer/engine.js";
@@ -31,6 +32,8 @@ const TAGS = ["0.9.0", "1.0.0", "1.1.0", "1.2.0", "1.2.1", "1.2.1-rc1", "2.0.0",
 const multi: { index?: Descriptor; arm64?: Descriptor } = {};
 const signed: { image?: Descriptor; artifact?: Descriptor } = {};
 const sharedLayer: { digest?: string } = {};
+/** Images of exactly the layer sizes given, stable bytes (no created time, no nonce). */
+const RAW = { created: null, nonce: false } as const;
 
 /** Push `root` (built in `mem`) to repo:tag through the engine. */
 async function put(mem: MemoryStore, root: Descriptor, repo: string, tag?: string): Promise<void> {
@@ -43,21 +46,19 @@ before(async () => {
   seed = new RegistryClient();
   const mem = new MemoryStore();
   // 20 tags of src/app, each a distinct image
-  await Promise.all(TAGS.map((t) => put(mem, buildImage(mem, { layers: 2, size: 16 * 1024 }).manifest, "src/app", t)));
-  // a 3-platform index
-  const imgs = [
-    { image: buildImage(mem, { platform: { os: "linux", architecture: "amd64" } }), platform: { os: "linux", architecture: "amd64" } },
-    { image: buildImage(mem, { platform: { os: "linux", architecture: "arm64" } }), platform: { os: "linux", architecture: "arm64" } },
-    { image: buildImage(mem, { platform: { os: "linux", architecture: "arm", variant: "v7" } }), platform: { os: "linux", architecture: "arm", variant: "v7" } },
-  ];
-  multi.index = buildIndex(mem, imgs);
-  multi.arm64 = imgs[1]!.image.manifest;
+  await Promise.all(TAGS.map((t) => put(mem, mem.put(randomImage([16 * 1024, 16 * 1024], RAW)).manifestDesc, "src/app", t)));
+  // a 3-platform index, and a BuildKit-style attestation manifest of the amd64 image (unknown/unknown)
+  const [amd64, arm64, armv7] = ["linux/amd64", "linux/arm64", "linux/arm/v7"].map((platform) => randomImage([1024, 1024], { ...RAW, platform }));
+  const attestation = randomImage([300], { ...RAW, platform: "unknown/unknown" });
+  const annotations = { "vnd.docker.reference.type": "attestation-manifest", "vnd.docker.reference.digest": amd64!.manifestDesc.digest };
+  multi.index = mem.put(makeIndex([amd64!, arm64!, armv7!, { node: attestation, annotations }])).manifestDesc;
+  multi.arm64 = arm64!.manifestDesc;
   await put(mem, multi.index, "src/multi", "1");
   // a signed image: cosign-style .sig tag + an OCI referrer behind the referrers tag schema
-  signed.image = buildImage(mem).manifest;
+  signed.image = mem.put(randomImage([1024, 1024], RAW)).manifestDesc;
   await put(mem, signed.image, "src/signed", "1.0");
   const stem = referrersTag(signed.image.digest);
-  await put(mem, buildImage(mem, { layers: 1, size: 200 }).manifest, "src/signed", `${stem}.sig`);
+  await put(mem, mem.put(randomImage([200], RAW)).manifestDesc, "src/signed", `${stem}.sig`);
   const cfg = mem.add(Buffer.from("{}"));
   const art = Buffer.from(
     JSON.stringify({
@@ -76,14 +77,14 @@ before(async () => {
   // 6 images sharing a 512 KiB base layer, and one tiny image under 8 tags
   const baseLayer = [randomBytes(512 * 1024)];
   for (let i = 0; i < 6; i++) {
-    const im = buildImage(mem, { layers: 2, size: 1000, shared: baseLayer });
-    sharedLayer.digest = im.layers[0]!.digest;
-    await put(mem, im.manifest, "src/shared", `s${i}`);
+    const im = mem.put(randomImage([1000], { ...RAW, shared: baseLayer })); // 2 layers, the first shared
+    sharedLayer.digest = im.layers[0]!.desc.digest;
+    await put(mem, im.manifestDesc, "src/shared", `s${i}`);
   }
-  const same = buildImage(mem, { layers: 2, size: 3 }).manifest;
+  const same = mem.put(randomImage([3, 3], RAW)).manifestDesc;
   for (let i = 0; i < 8; i++) await put(mem, same, "src/same", `t${i}`);
   // bigger images for the abort test
-  await Promise.all([0, 1, 2, 3, 4, 5, 6, 7].map((i) => put(mem, buildImage(mem, { layers: 3, size: 384 * 1024 }).manifest, "src/big", `b${i}`)));
+  await Promise.all([0, 1, 2, 3, 4, 5, 6, 7].map((i) => put(mem, mem.put(randomImage([384 * 1024, 384 * 1024, 384 * 1024], RAW)).manifestDesc, "src/big", `b${i}`)));
 });
 after(async () => {
   await seed?.close();
@@ -214,6 +215,8 @@ mirrors:
   const client = new RegistryClient();
   try {
     const r = await mirror(client, spec);
+    // one image per entry: the attestation in src/multi changes no count (it goes along inside the
+    // whole index of plat/all, and is not one of plat/two's platforms)
     assert.equal(r.copied, 3);
     assert.equal(await digestOf(seed, "plat/one", "1"), multi.arm64!.digest);
     assert.equal(await digestOf(seed, "plat/all", "1"), multi.index!.digest);
@@ -222,6 +225,29 @@ mirrors:
     assert.deepEqual(idx.manifests.map((m) => m.platform.architecture), ["amd64", "arm"]);
     const again = await mirror(client, spec);
     assert.equal(again.upToDate, 3);
+  } finally {
+    await client.close();
+  }
+});
+
+test("platforms: an attestation manifest is never chosen nor listed as available (unknown/unknown is not found)", async () => {
+  const spec = parseSpec(`
+mirrors:
+  - source: ${H()}/src/multi:1
+    repository: ${D()}/plat/attestation
+    platforms: [unknown/unknown]
+`);
+  const client = new RegistryClient();
+  try {
+    const r = await mirror(client, spec, { keepGoing: true });
+    assert.equal(r.failed, 1, JSON.stringify(r.images));
+    assert.equal(r.copied, 0);
+    const [img] = r.images;
+    assert.equal(img?.status, "failed");
+    assert.equal(img?.error?.code, "NOT_FOUND");
+    const available = /available: (.*)$/.exec(img?.error?.message ?? "")?.[1];
+    assert.equal(available, "linux/amd64, linux/arm64, linux/arm/v7", img?.error?.message);
+    await assert.rejects(seed.listTags(parseRepository(`${D()}/plat/attestation`)), (e: unknown) => (e as { code?: string }).code === "NOT_FOUND");
   } finally {
     await client.close();
   }

@@ -5,10 +5,10 @@
  */
 import { Readable } from "node:stream";
 import { digestOf } from "../../src/image/digest.js";
-import type { Descriptor, Platform } from "../../src/image/types.js";
+import type { Descriptor } from "../../src/image/types.js";
 import { TcraneError } from "../../src/errors.js";
 import type { PushOptions, Sink, SinkTraits, Source } from "../../src/transports/types.js";
-import { makeIndex, nodeBlobs, randomImage, type Node } from "../fixtures/images.js";
+import { nodeBlobs, type Node } from "../fixtures/images.js";
 
 export class MemoryStore implements Source, Sink {
   readonly description: string;
@@ -70,27 +70,4 @@ export class MemoryStore implements Source, Sink {
     this.tags.set(ref, desc);
     this.pushes.push(`tag:${ref}`);
   }
-}
-
-// Adapters kept for test/mirror.test.ts (edited on another branch); new tests use `store.put(randomImage(...))`.
-
-/** The old `buildImage` result: descriptors only. */
-export interface BuiltImage {
-  manifest: Descriptor;
-  config: Descriptor;
-  layers: Descriptor[];
-  diffIds: string[];
-}
-
-/** `n` random layers of `size` bytes (after `shared`), stored; the old options over `randomImage`. */
-export function buildImage(store: MemoryStore, opts: { layers?: number; size?: number; platform?: Platform; uncompressed?: boolean; shared?: Buffer[]; docker?: boolean } = {}): BuiltImage {
-  const shared = opts.shared ?? [];
-  const sizes = Array.from({ length: Math.max(0, (opts.layers ?? 2) - shared.length) }, () => opts.size ?? 1024);
-  const img = store.put(randomImage(sizes, { shared, platform: opts.platform, gzip: !opts.uncompressed, docker: opts.docker, created: null, nonce: false }));
-  return { manifest: img.manifestDesc, config: img.configDesc, layers: img.layers.map((l) => l.desc), diffIds: img.layers.map((l) => l.diffId) };
-}
-
-/** An index over built images with the given platforms, stored; its descriptor. */
-export function buildIndex(store: MemoryStore, images: Array<{ image: BuiltImage; platform: Platform }>): Descriptor {
-  return store.put(makeIndex(images.map((i) => ({ desc: i.image.manifest, platform: i.platform })))).manifestDesc;
 }
