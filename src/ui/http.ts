@@ -16,6 +16,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { pipeline } from "node:stream/promises";
 import { TcraneError } from "../errors.js";
+import { redactText } from "../redact.js";
 import { HttpError } from "../server/errors.js";
 import { checkDigest, checkName, parseManifestRef } from "../server/names.js";
 import { UI_ASSET_TYPES, uiAssets } from "./assets.js";
@@ -75,11 +76,12 @@ function statusOf(err: unknown): number {
   }
 }
 
+/** The error line the page shows, scrubbed as the CLI scrubs its own (cli/main.ts): no secret reaches the browser. */
 function message(err: unknown): string {
-  if (err instanceof HttpError) return err.message;
+  if (err instanceof HttpError) return redactText(err.message);
   if (err instanceof TcraneError) {
-    if (err.code === "UNAUTHORIZED" || err.code === "DENIED") return `${err.line} (log in with: tcrane auth login)`;
-    return err.line;
+    if (err.code === "UNAUTHORIZED" || err.code === "DENIED") return `${redactText(err.line)} (log in with: tcrane auth login)`;
+    return redactText(err.line);
   }
   return "internal error";
 }
