@@ -20,7 +20,6 @@
  *   first. Both are serialized the way Go's encoding/json does (sorted top-level keys, `<>&` escaped),
  *   so the config digest (the image ID) equals skopeo's for the same image.
  */
-import { createHash } from "node:crypto";
 import { TcraneError } from "../errors.js";
 import { digestOf, isDigest, type DigestAlgorithm } from "./digest.js";
 import {
@@ -138,9 +137,9 @@ function looksSchema1(bytes: Uint8Array): boolean {
  */
 export function manifestDigest(bytes: Buffer, mediaType?: string, algorithm: DigestAlgorithm = "sha256", what?: string): string {
   if (isSchema1(mediaType) || ((mediaType === undefined || !mediaType.startsWith("application/vnd.")) && looksSchema1(bytes))) {
-    return `${algorithm}:${createHash(algorithm).update(schema1Payload(bytes, what).payload).digest("hex")}`;
+    return digestOf(schema1Payload(bytes, what).payload, algorithm);
   }
-  return `${algorithm}:${createHash(algorithm).update(bytes).digest("hex")}`;
+  return digestOf(bytes, algorithm);
 }
 
 /** The media type of schema 1 bytes: signed (prettyjws) when they carry signatures, else v1+json. */

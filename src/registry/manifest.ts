@@ -7,7 +7,7 @@
  * memory against a misbehaving server while leaving room for huge indexes.
  */
 import { TcraneError, VerificationError } from "../errors.js";
-import { isDigest, parseDigest, type DigestAlgorithm } from "../image/digest.js";
+import { isDigest, parseDigest } from "../image/digest.js";
 import { MANIFEST_ACCEPT } from "../image/mediatypes.js";
 import { manifestDigest, schema1MediaType } from "../image/schema1.js";
 import { redactUrl } from "../redact.js";
@@ -44,14 +44,6 @@ function mediaTypeOf(contentType: string | undefined, bytes?: Buffer): string {
     }
   }
   return ct;
-}
-
-/**
- * The digest registries give these manifest bytes: of the bytes, or for Docker schema 1 of the
- * payload the signatures cover (schema1.ts), which is what distribution reports and serves by.
- */
-function digestOfManifest(alg: DigestAlgorithm, bytes: Buffer, mediaType: string, what: string): string {
-  return manifestDigest(bytes, mediaType, alg, what);
 }
 
 /** GET a manifest; by digest the bytes are verified. */
@@ -94,10 +86,10 @@ export async function getManifest(
   let digest: string;
   if (byDigest) {
     const { algorithm } = parseDigest(reference);
-    digest = digestOfManifest(algorithm, bytes, mediaType, what);
+    digest = manifestDigest(bytes, mediaType, algorithm, what);
     if (digest !== reference) throw new VerificationError("DIGEST_MISMATCH", what, reference, digest);
   } else {
-    digest = digestOfManifest("sha256", bytes, mediaType, what);
+    digest = manifestDigest(bytes, mediaType, "sha256", what);
   }
   return { bytes, mediaType, digest, size: bytes.length };
 }
@@ -144,7 +136,7 @@ export async function putManifest(
 ): Promise<string> {
   const alg = isDigest(reference) ? parseDigest(reference).algorithm : "sha256";
   const what = `${repo.registry}/${repo.repository}${isDigest(reference) ? "@" : ":"}${reference}`;
-  const digest = digestOfManifest(alg, bytes, mediaType, what);
+  const digest = manifestDigest(bytes, mediaType, alg, what);
   if (isDigest(reference) && digest !== reference) {
     throw new TcraneError("INVALID_DIGEST", `manifest bytes hash to ${digest}, not ${reference}`, { what });
   }
