@@ -9,7 +9,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { readFile } from "node:fs/promises";
+import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import { request } from "undici";
@@ -149,6 +149,23 @@ test("schema1: copy registry → registry keeps the digest (another registry, an
   }
   // within one registry the layers were mounted, not copied
   assert.match(src.logs(), /"POST \/v2\/mounted\/app\/blobs\/uploads\/\?mount=sha256%3A[0-9a-f]{64}&from=old%2Fapp HTTP\/1\.1" 201/);
+});
+
+test("schema1: mirror into registries keeps the digest as copy does (the fan-out sink holds schema 1 when every target does); a re-run is up to date", async () => {
+  const specPath = join(work.dir, "mirror-schema1.yaml");
+  await writeFile(specPath, `mirrors:\n  - source: ${src.host}/old/app\n    targets: ["${dst.host}/m1", "${dst.host}/m2"]\n    tags: [v1]\n`);
+  const m = await tcrane(["mirror", "--json", "--progress", "none", specPath]);
+  assert.equal(m.code, 0, m.stderr);
+  assert.doesNotMatch(m.stderr, /converted/);
+  // a target is a prefix: the source's repository path goes under it
+  for (const target of [`${dst.host}/m1/old/app:v1`, `${dst.host}/m2/old/app:v1`]) {
+    const d = await tcrane(["digest", target]);
+    assert.equal(d.code, 0, d.stderr);
+    assert.equal(d.stdout.trim(), img.digest, target);
+  }
+  const again = await tcrane(["mirror", "--json", "--progress", "none", specPath]);
+  assert.equal(again.code, 0, again.stderr);
+  assert.equal((JSON.parse(again.stdout) as { upToDate: number }).upToDate, 2);
 });
 
 test("schema1: copy into docker-archive converts as skopeo does: the same image ID, the digest change said in one line", async () => {

@@ -72,10 +72,12 @@ export class FanoutSink implements Sink, Mounter, ReferencePusher {
     if (targets.length === 0) throw new Error("FanoutSink needs at least one target");
     this.description = targets.map((t) => t.description).join(", ");
     this.written = targets.map(() => 0);
-    // an index only when every target holds one; compressed layers when any target wants them
+    // an index only when every target holds one; compressed layers when any target wants them;
+    // Docker schema 1 as it is only when every target holds it (else the engine converts it)
     this.traits = {
       indexes: targets.every((t) => t.traits?.indexes !== false),
       compressedLayers: targets.some((t) => t.traits?.compressedLayers === true),
+      schema1: targets.every((t) => t.traits?.schema1 === true),
     };
   }
 
