@@ -13,6 +13,7 @@ import { decompressed } from "../image/compression.js";
 import { isConfig, isImageManifest, isIndex } from "../image/mediatypes.js";
 import { formatPlatform } from "../image/platform.js";
 import type { Descriptor, Platform } from "../image/types.js";
+import { redactText } from "../redact.js";
 import { readAll } from "../transports/files.js";
 import type { UiManifest, UiSource } from "./source.js";
 
@@ -200,10 +201,10 @@ function referrerKind(type: string): UiReferrer["kind"] {
   return "artifact";
 }
 
-/** An error as one line for the page (TcraneErrors carry no credentials). */
+/** An error as one line for the page, scrubbed by redactText as every line tcrane prints. */
 export function errorLine(err: unknown): string {
-  if (err instanceof TcraneError) return err.line;
-  return err instanceof Error ? err.message : String(err);
+  if (err instanceof TcraneError) return redactText(err.line);
+  return redactText(err instanceof Error ? err.message : String(err));
 }
 
 /**
