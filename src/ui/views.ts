@@ -262,10 +262,14 @@ export class UiViews {
 
   constructor(readonly source: UiSource) {}
 
-  /** A manifest by digest, cached; by tag, always asked. */
-  manifest(repo: string, ref: string, signal?: AbortSignal): Promise<UiManifest> {
-    if (!ref.includes(":")) return this.source.manifest(repo, ref, signal);
-    return this.manifests.get(`${repo}@${ref}`, () => this.source.manifest(repo, ref));
+  /**
+   * A manifest by digest, cached; by tag, always asked (and then cached under its digest, so the
+   * summary and children that follow by digest do not GET it again).
+   */
+  async manifest(repo: string, ref: string, signal?: AbortSignal): Promise<UiManifest> {
+    if (ref.includes(":")) return this.manifests.get(`${repo}@${ref}`, () => this.source.manifest(repo, ref));
+    const m = await this.source.manifest(repo, ref, signal);
+    return this.manifests.get(`${repo}@${m.digest}`, async () => m);
   }
 
   /** An image config blob (≤ 8 MiB), cached. */
