@@ -130,35 +130,29 @@ export class DockerArchiveSink implements Sink, Committer {
       const bytes = await readAll(stream, 64 << 20, desc.digest);
       this.configs.set(desc.digest, bytes);
       if (this.format === "tarball") {
-        const name = `sha256:${hexOf(desc.digest)}`;
-        this.written.set(desc.digest, name);
-        await this.writer.add(name, bytes.length, bytes).catch((err) => {
-          this.written.delete(desc.digest);
-          throw err;
-        });
+        await this.addEntry(desc.digest, `sha256:${hexOf(desc.digest)}`, bytes.length, bytes);
       }
       return;
     }
     if (this.format === "tarball" && layerCompression(desc.mediaType) === "zstd") {
       const sp = await this.spool(desc, stream, opts?.signal);
-      const name = `${hexOf(sp.diffId)}.tar`;
-      this.written.set(desc.digest, name);
-      await this.writer.add(name, sp.size, createReadStream(sp.path)).catch((err) => {
-        this.written.delete(desc.digest);
-        throw err;
-      });
+      await this.addEntry(desc.digest, `${hexOf(sp.diffId)}.tar`, sp.size, createReadStream(sp.path));
       return;
     }
     if (this.format === "tarball") {
-      const name = layerFileName(desc);
-      this.written.set(desc.digest, name);
-      await this.writer.add(name, desc.size, stream).catch((err) => {
-        this.written.delete(desc.digest);
-        throw err;
-      });
+      await this.addEntry(desc.digest, layerFileName(desc), desc.size, stream);
       return;
     }
     await this.spool(desc, stream, opts?.signal);
+  }
+
+  /** Write the tar entry `name` for blob `digest`, recorded as written unless the write fails. */
+  private async addEntry(digest: string, name: string, size: number, body: Buffer | Readable): Promise<void> {
+    this.written.set(digest, name);
+    await this.writer.add(name, size, body).catch((err) => {
+      this.written.delete(digest);
+      throw err;
+    });
   }
 
   /** legacy (and zstd layers of the tarball form): decompress a layer into the temp dir. */
