@@ -151,7 +151,8 @@ export async function planMirror(spec: MirrorSpec, client: RegistryClient, opts:
   for (const r of perEntry) {
     if (r.failure) failures.push(r.failure);
     for (const it of r.items) {
-      if (!owns(shard, it.source)) continue;
+      // by repository the entries were filtered above (an item's repository is its entry's)
+      if (shard?.by === "tag" && !owns(shard, it.source)) continue;
       const targets = it.targets.filter((t) => !seen.has(t.destination.name));
       if (targets.length === 0) continue;
       for (const t of targets) seen.add(t.destination.name);
