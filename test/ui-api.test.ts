@@ -12,7 +12,7 @@ import { request } from "undici";
 import { DockerKeychain } from "../src/auth/keychain.js";
 import { RegistryClient } from "../src/registry/client.js";
 import { startRegistry } from "../src/server/index.js";
-import { startBrowse } from "../src/ui/browse.js";
+import { allowedHost, startBrowse } from "../src/ui/browse.js";
 import type { LayerFiles, LayerInfo, ManifestView, TagSummary } from "../src/ui/views.js";
 import { makeImage, makeLayer, pushBlobToRegistry, sha256, writeLayout } from "./fixtures/images.js";
 import { startDistribution } from "./harness/distribution.js";
@@ -300,6 +300,26 @@ test("browse over distribution with htpasswd: the keychain's credentials stay in
     await dist.stop();
     await cleanup();
   }
+});
+
+test("browse's Host check: its own address and localhost at its port; on a wildcard address any IP literal, never a name", () => {
+  const table: Array<[host: string, listening: string, wildcard: boolean, ok: boolean]> = [
+    ["127.0.0.1:8080", "127.0.0.1:8080", false, true],
+    ["LOCALHOST:8080", "127.0.0.1:8080", false, true],
+    ["[::1]:8080", "127.0.0.1:8080", false, true],
+    ["evil.example:8080", "127.0.0.1:8080", false, false],
+    ["127.0.0.5:8080", "127.0.0.1:8080", false, false],
+    ["localhost:9090", "127.0.0.1:8080", false, false],
+    ["", "127.0.0.1:8080", false, false],
+    ["192.0.2.7:8080", "0.0.0.0:8080", true, true],
+    ["[2001:db8::7]:8080", "[::]:8080", true, true],
+    ["localhost:8080", "0.0.0.0:8080", true, true],
+    ["evil.example:8080", "0.0.0.0:8080", true, false],
+    ["myhost.lan:8080", "0.0.0.0:8080", true, false],
+    ["192.0.2.7:9090", "0.0.0.0:8080", true, false],
+    ["192.0.2.7", "0.0.0.0:8080", true, false],
+  ];
+  for (const [host, listening, wildcard, ok] of table) assert.equal(allowedHost(host, listening, wildcard), ok, `${host} at ${listening}${wildcard ? " (wildcard)" : ""}`);
 });
 
 test("the command line: tcrane browse prints the page's URL (at a repository), bad input exits 2; registry serve --no-ui", async () => {

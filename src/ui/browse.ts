@@ -6,6 +6,7 @@
  * DNS rebinding.
  */
 import { createServer, type Server } from "node:http";
+import { isIP } from "node:net";
 import { parseRegistry, DEFAULT_REGISTRY } from "../reference/index.js";
 import type { RegistryClient } from "../registry/client.js";
 import { parseAddress } from "../server/index.js";
@@ -38,6 +39,21 @@ export interface RunningBrowse {
   close(): Promise<void>;
 }
 
+/**
+ * Whether a request's Host header names this server (listening at `hostPort`): its own address,
+ * or localhost / 127.0.0.1 / [::1] at its port; on a wildcard address (0.0.0.0, ::) also any IP
+ * literal at its port, but never a DNS name: a page whose name was rebound to this machine sends
+ * its own name as Host (DNS rebinding), and would otherwise read the registry with the user's
+ * credentials.
+ */
+export function allowedHost(hostHeader: string, hostPort: string, wildcard: boolean): boolean {
+  const h = hostHeader.toLowerCase();
+  const p = hostPort.slice(hostPort.lastIndexOf(":") + 1);
+  if ([hostPort.toLowerCase(), `localhost:${p}`, `127.0.0.1:${p}`, `[::1]:${p}`].includes(h)) return true;
+  if (!wildcard || !h.endsWith(`:${p}`)) return false;
+  return isIP(h.slice(0, -p.length - 1).replace(/^\[(.*)\]$/, "$1")) !== 0;
+}
+
 /** Serve the web page for `opts.registry` until close(). */
 export async function startBrowse(opts: BrowseOptions): Promise<RunningBrowse> {
   const registry = parseRegistry(opts.registry.replace(/^docker:\/\//, "").replace(/\/+$/, ""));
@@ -45,13 +61,13 @@ export async function startBrowse(opts: BrowseOptions): Promise<RunningBrowse> {
   const shownRegistry = registry === DEFAULT_REGISTRY ? "docker.io" : registry;
   const handle = uiHandler(clientSource(opts.client, registry, { pageSize: opts.pageSize }), { mode: "browse", registry: shownRegistry });
   const wildcard = host === "0.0.0.0" || host === "::";
-  let allowed = new Set<string>();
+  let hostPort = "";
   const server: Server = createServer((req, res) => {
     if (opts.logger) {
       const start = Date.now();
       res.on("finish", () => opts.logger!(`${req.method} ${(req.url ?? "").split("?")[0]} ${res.statusCode} ${Date.now() - start}ms`));
     }
-    if (!wildcard && !allowed.has((req.headers.host ?? "").toLowerCase())) {
+    if (!hostPort || !allowedHost(req.headers.host ?? "", hostPort, wildcard)) {
       res.statusCode = 421;
       res.setHeader("Content-Type", "text/plain; charset=utf-8");
       res.end("tcrane browse answers only requests addressed to its own host and port\n");
@@ -68,9 +84,7 @@ export async function startBrowse(opts: BrowseOptions): Promise<RunningBrowse> {
     );
   });
   const listening = await listenOn(server, host, port, opts.address ?? `${host}:${port}`);
-  const hostPort = listening.hostPort;
-  const p = hostPort.slice(hostPort.lastIndexOf(":") + 1);
-  allowed = new Set([hostPort, `localhost:${p}`, `127.0.0.1:${p}`, `[::1]:${p}`].map((h) => h.toLowerCase()));
+  hostPort = listening.hostPort;
   let closed: Promise<void> | undefined;
   return {
     url: `http://${hostPort}/`,
