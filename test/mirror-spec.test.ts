@@ -24,8 +24,8 @@ function specError(text: string, file = "mirror.yaml"): MirrorSpecError {
 
 test("the documented example parses: destinations re-rooted, tags taken as typed, defaults applied", async () => {
   const s = await loadSpec(join(testdata, "example.yaml"));
-  assert.equal(s.mirrors.length, 5);
-  const [a, b, c, d, e] = s.mirrors;
+  assert.equal(s.mirrors.length, 6);
+  const [a, b, c, d, e, f] = s.mirrors;
   assert.equal(a!.source.context, "index.docker.io/library/alpine");
   assert.equal(a!.destination.context, "registry.internal:5000/mirror/library/alpine");
   assert.deepEqual(a!.tags, ["3.20", "3.19"]);
@@ -40,6 +40,11 @@ test("the documented example parses: destinations re-rooted, tags taken as typed
   assert.equal(d!.digests.length, 1);
   assert.equal(d!.destination.context, "registry.internal:5000/mirror/example/tool", "defaults.target");
   assert.equal(e!.allTags, true);
+  assert.deepEqual(
+    f!.destinations.map((x) => x.context),
+    ["registry-eu.internal:5000/hub/library/busybox", "registry-us.internal:5000/hub/library/busybox"],
+    "targets: fan-out to every target, each re-rooted",
+  );
   assert.equal(s.defaults.jobs, 4);
   assert.equal(s.defaults.imageJobs, 4);
   assert.equal(s.defaults.retries, 4);
