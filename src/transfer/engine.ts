@@ -10,7 +10,8 @@ import { Readable, pipeline as streamPipeline, type Transform } from "node:strea
 import { pipeline } from "node:stream/promises";
 import pLimit from "p-limit";
 import { RegistryError, TcraneError, VerificationError } from "../errors.js";
-import { verifier } from "../image/digest.js";
+import { parseDigest, verifier } from "../image/digest.js";
+import { readAll } from "../transports/files.js";
 import type { Descriptor, Platform } from "../image/types.js";
 import { children, parseAnyManifest } from "../image/manifest.js";
 import { DOCKER_LAYER, isIndex, isManifest, isDistributable, isSchema1, layerCompression } from "../image/mediatypes.js";
@@ -112,24 +113,15 @@ export async function readManifest(source: Source, desc: Descriptor, signal?: Ab
     return b;
   }
   const stream = await source.fetch(desc, { signal });
-  const chunks: Buffer[] = [];
   if (isSchema1(desc.mediaType)) {
     // The digest covers the payload without signatures, which registries re-sign on every GET: the
     // bytes (and their size) change, the payload's digest does not.
-    let n = 0;
-    await pipeline(stream, async function* (s: AsyncIterable<Buffer>) {
-      for await (const c of s) {
-        n += c.length;
-        if (n > MAX_MANIFEST_BYTES) throw new TcraneError("MALFORMED", `manifest is larger than the ${MAX_MANIFEST_BYTES}-byte limit`, { what: desc.digest });
-        chunks.push(c);
-      }
-    }, { signal });
-    const bytes = Buffer.concat(chunks);
-    const alg = desc.digest.startsWith("sha512:") ? "sha512" : "sha256";
-    const got = manifestDigest(bytes, desc.mediaType, alg, desc.digest);
+    const bytes = await readAll(stream, MAX_MANIFEST_BYTES, desc.digest);
+    const got = manifestDigest(bytes, desc.mediaType, parseDigest(desc.digest).algorithm, desc.digest);
     if (got !== desc.digest) throw new VerificationError("DIGEST_MISMATCH", `${source.description}@${desc.digest}`, desc.digest, got);
     return bytes;
   }
+  const chunks: Buffer[] = [];
   const v = verifier(desc);
   await pipeline(stream, v, async function* (s: AsyncIterable<Buffer>) {
     for await (const c of s) chunks.push(c);
