@@ -11,7 +11,7 @@ import tar from "tar-stream";
 import { TcraneError } from "../errors.js";
 import { decompressed } from "../image/compression.js";
 import { isConfig, isImageManifest, isIndex } from "../image/mediatypes.js";
-import { formatPlatform } from "../image/platform.js";
+import { formatPlatform, isAttestation } from "../image/platform.js";
 import type { Descriptor, Platform } from "../image/types.js";
 import { redactText } from "../redact.js";
 import { readAll } from "../transports/files.js";
@@ -41,7 +41,7 @@ export interface UiDescriptor {
   platform?: string;
   annotations?: Record<string, string>;
   urls?: string[];
-  /** An index entry that is a buildx attestation manifest (`vnd.docker.reference.type`). */
+  /** An index entry that is a buildx attestation manifest (`isAttestation`: `vnd.docker.reference.type`, or unknown/unknown). */
   attestation?: boolean;
 }
 
@@ -172,7 +172,7 @@ function descriptorOf(v: unknown): UiDescriptor | undefined {
   if (a && Object.keys(a).length) d.annotations = a;
   const u = strs(v.urls);
   if (u && u.length) d.urls = u;
-  if (a?.["vnd.docker.reference.type"] === "attestation-manifest") d.attestation = true;
+  if (isAttestation({ annotations: a, platform: isObj(v.platform) ? (v.platform as unknown as Platform) : undefined })) d.attestation = true;
   return d;
 }
 

@@ -399,7 +399,7 @@
                 h("td", null, link({ repo, ref: m.digest }, mono(short(m.digest), m.digest))),
                 h("td", null, typeLabel(m.mediaType)),
                 h("td", { title: `${m.size} bytes` }, size(m.size)),
-                h("td", { class: "muted" }, m.attestation ? `attestation of ${short(m.annotations["vnd.docker.reference.digest"])}` : m.artifactType || ""),
+                h("td", { class: "muted" }, m.attestation ? (m.annotations?.["vnd.docker.reference.digest"] ? `attestation of ${short(m.annotations["vnd.docker.reference.digest"])}` : "attestation") : m.artifactType || ""),
               ),
             ),
             "platforms",
